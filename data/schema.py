@@ -1,0 +1,110 @@
+"""The warehouse schema: one table per fact, documented column by column in docs/warehouse.md.
+
+Timestamps are stored as TIMESTAMP without zone and always mean UTC (see DESIGN.md, "Time is stored in
+UTC"). Types are kept to the portable core (VARCHAR, DOUBLE, BIGINT, BOOLEAN, DATE, TIMESTAMP) so the same
+DDL runs on another SQL warehouse with little change.
+"""
+
+# The event types Pulse understands, in funnel order for the default purchase funnel.
+EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "checkout", "purchase", "signup")
+DEVICES = ("desktop", "mobile", "tablet")
+
+# Stored instead of NULL when an event has no campaign, as GA4 stores "(not set)": a filter and a
+# group-by then treat "no campaign" as a value like any other.
+NO_CAMPAIGN = "(none)"
+
+TABLES = {
+    "channels": """
+        CREATE TABLE IF NOT EXISTS channels (
+            name        VARCHAR PRIMARY KEY,
+            label       VARCHAR NOT NULL,
+            paid        BOOLEAN NOT NULL,
+            sort_order  INTEGER NOT NULL
+        )""",
+    "campaigns": """
+        CREATE TABLE IF NOT EXISTS campaigns (
+            name          VARCHAR PRIMARY KEY,
+            channel       VARCHAR NOT NULL,
+            start_date    DATE,
+            end_date      DATE,
+            daily_budget  DOUBLE
+        )""",
+    "events": """
+        CREATE TABLE IF NOT EXISTS events (
+            event_id    VARCHAR PRIMARY KEY,
+            ts          TIMESTAMP NOT NULL,
+            type        VARCHAR NOT NULL,
+            user_id     VARCHAR NOT NULL,
+            session_id  VARCHAR NOT NULL,
+            channel     VARCHAR NOT NULL,
+            campaign    VARCHAR NOT NULL,
+            device      VARCHAR NOT NULL,
+            region      VARCHAR NOT NULL,
+            page        VARCHAR,
+            revenue     DOUBLE,
+            order_id    VARCHAR,
+            experiment  VARCHAR,
+            variant     VARCHAR
+        )""",
+    "ad_spend": """
+        CREATE TABLE IF NOT EXISTS ad_spend (
+            ts           TIMESTAMP NOT NULL,
+            channel      VARCHAR NOT NULL,
+            campaign     VARCHAR NOT NULL,
+            impressions  BIGINT NOT NULL,
+            clicks       BIGINT NOT NULL,
+            cost         DOUBLE NOT NULL,
+            PRIMARY KEY (ts, channel, campaign)
+        )""",
+    "budgets": """
+        CREATE TABLE IF NOT EXISTS budgets (
+            month    DATE NOT NULL,
+            channel  VARCHAR NOT NULL,
+            planned  DOUBLE NOT NULL,
+            PRIMARY KEY (month, channel)
+        )""",
+    "experiments": """
+        CREATE TABLE IF NOT EXISTS experiments (
+            name         VARCHAR PRIMARY KEY,
+            description  VARCHAR,
+            control      VARCHAR NOT NULL,
+            start_ts     TIMESTAMP NOT NULL,
+            end_ts       TIMESTAMP
+        )""",
+    "experiment_variants": """
+        CREATE TABLE IF NOT EXISTS experiment_variants (
+            experiment  VARCHAR NOT NULL,
+            variant     VARCHAR NOT NULL,
+            weight      DOUBLE NOT NULL,
+            PRIMARY KEY (experiment, variant)
+        )""",
+    "annotations": """
+        CREATE TABLE IF NOT EXISTS annotations (
+            id       BIGINT PRIMARY KEY DEFAULT nextval('annotations_id_seq'),
+            ts       TIMESTAMP NOT NULL,
+            ts_end   TIMESTAMP,
+            kind     VARCHAR NOT NULL,
+            text     VARCHAR NOT NULL,
+            region   VARCHAR,
+            channel  VARCHAR,
+            source   VARCHAR NOT NULL DEFAULT 'user'
+        )""",
+    # Facts the demo generator used to produce the data (response curves, experiment effects,
+    # incidents), one JSON document per topic, so tests and the budget view can be checked against them.
+    "ground_truth": """
+        CREATE TABLE IF NOT EXISTS ground_truth (
+            topic  VARCHAR PRIMARY KEY,
+            body   VARCHAR NOT NULL
+        )""",
+}
+
+SEQUENCES = ("CREATE SEQUENCE IF NOT EXISTS annotations_id_seq START 1",)
+
+
+def create_all(conn) -> None:
+    """Create every table that does not exist yet. `conn` is a DBAPI connection (duckdb's own, or
+    SQLAlchemy's raw connection); the statements carry no user input."""
+    for statement in SEQUENCES:
+        conn.execute(statement)
+    for ddl in TABLES.values():
+        conn.execute(ddl)

@@ -1,0 +1,6 @@
+"""Pulse's HTTP API, mounted on the Dash server under /api/v1."""
+from flask import Blueprint
+
+blueprint = Blueprint("pulse_api", __name__, url_prefix="/api/v1")
+
+from api import health  # noqa: E402,F401  (routes register themselves on the blueprint)

@@ -1,0 +1,105 @@
+"""Pulse: build the Dash app, mount the API, and serve it.
+
+    python app.py [--host 127.0.0.1] [--port 8050] [--data-dir var] [--timezone UTC] [--no-live]
+
+On first start with an empty warehouse, the demo data is generated (see data/generate.py).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from data.warehouse import Warehouse
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("pulse")
+
+
+def create_app(warehouse: Warehouse, timezone: str = "UTC") -> dash.Dash:
+    _forget_ui_modules()
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(HERE / "pages"),
+        assets_folder=str(HERE / "assets"),
+        title="Pulse",
+        suppress_callback_exceptions=True,  # page controls exist only while their page is shown
+        update_title=None,  # keep the tab title steady while callbacks run (no "Updating...")
+    )
+    app.server.extensions["pulse.warehouse"] = warehouse
+    app.server.config["PULSE_TIMEZONE"] = timezone
+
+    from api import blueprint
+    from components.navbar import navbar
+
+    app.server.register_blueprint(blueprint)
+    app.layout = html.Div([
+        dcc.Location(id="url", refresh="callback-nav"),
+        navbar(),
+        dbc.Container(dash.page_container, fluid=True, id="page"),
+    ])
+    return app
+
+
+def _forget_ui_modules() -> None:
+    """Dash keeps pages and `@callback`s in process-wide registries and hands them to the first app that
+    serves a request. Starting each app from fresh registries and fresh imports lets one process build
+    several apps (the tests build one per test) with every callback attached to each."""
+    from dash import _callback, _pages
+
+    _pages.PAGE_REGISTRY.clear()
+    _callback.GLOBAL_CALLBACK_LIST.clear()
+    _callback.GLOBAL_CALLBACK_MAP.clear()
+    for name in [n for n in sys.modules if n.startswith(("pages.", "components."))]:
+        del sys.modules[name]
+
+
+def ensure_demo_data(warehouse: Warehouse, days: int, scale: float, seed: int) -> None:
+    if not warehouse.is_empty():
+        return
+    from data.generate import generate
+
+    log.info("empty warehouse at %s: generating %d days of demo data (scale %.2f)", warehouse.url, days, scale)
+    summary = generate(warehouse, days=days, scale=scale, seed=seed)
+    log.info("demo data ready: %s", summary)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python app.py", description="Serve the Pulse dashboard.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    parser.add_argument("--data-dir", default=None,
+                        help="directory of the DuckDB warehouse (default $PULSE_DATA_DIR or ./var; "
+                             "$WAREHOUSE_URL overrides when --data-dir is not given)")
+    parser.add_argument("--timezone", default="UTC", help="IANA time zone the views show times in")
+    parser.add_argument("--no-live", action="store_true", help="do not run the live demo event stream")
+    parser.add_argument("--no-demo", action="store_true", help="do not generate demo data into an empty warehouse")
+    parser.add_argument("--demo-days", type=int, default=90)
+    parser.add_argument("--demo-scale", type=float, default=1.0)
+    parser.add_argument("--demo-seed", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=8, help="request threads of the server")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    warehouse = Warehouse.open(args.data_dir)
+    if not args.no_demo:
+        ensure_demo_data(warehouse, args.demo_days, args.demo_scale, args.demo_seed)
+    app = create_app(warehouse, timezone=args.timezone)
+
+    from waitress import serve
+
+    log.info("Pulse on http://%s:%d/ (warehouse %s)", args.host, args.port, warehouse.url)
+    serve(app.server, host=args.host, port=args.port, threads=args.threads, ident="pulse")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The filter bar shared by the views: time range, comparison, and the four dimensions. It holds no state
+of its own: every change is written to the URL's query string, and the page re-renders from the URL."""
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from queries.filters import DIMENSIONS, FilterError, Filters
+
+# (label, from, to): Grafana's quick ranges that an e-commerce team uses.
+TIME_PRESETS = (
+    ("Last 15 minutes", "now-15m", "now"),
+    ("Last hour", "now-1h", "now"),
+    ("Last 24 hours", "now-24h", "now"),
+    ("Today", "now/d", "now/d"),
+    ("Yesterday", "now-1d/d", "now-1d/d"),
+    ("Last 7 days", "now-7d", "now"),
+    ("Last 30 days", "now-30d", "now"),
+    ("Last 90 days", "now-90d", "now"),
+)
+COMPARE_OPTIONS = (("Previous period", "previous"), ("Same time last week", "week"), ("No comparison", "none"))
+_SEPARATOR = "|"
+
+
+def range_value(start: str, end: str) -> str:
+    return f"{start}{_SEPARATOR}{end}"
+
+
+def filter_bar(filters: Filters, options: dict[str, list[dict]]) -> dbc.Row:
+    """`options` maps each dimension to dropdown options ({label, value})."""
+    ranges = [{"label": label, "value": range_value(start, end)} for label, start, end in TIME_PRESETS]
+    current = range_value(filters.start, filters.end)
+    if current not in {r["value"] for r in ranges}:
+        ranges.append({"label": f"{filters.start} → {filters.end}", "value": current})
+    controls = [
+        _control("Time range", dcc.Dropdown(ranges, current, id="filter-range", clearable=False)),
+        _control("Compare with", dcc.Dropdown([{"label": l, "value": v} for l, v in COMPARE_OPTIONS],
+                                              filters.compare, id="filter-compare", clearable=False)),
+    ]
+    for dim in DIMENSIONS:
+        controls.append(_control(dim.capitalize(), dcc.Dropdown(
+            options.get(dim, []), list(getattr(filters, dim)), id=f"filter-{dim}", multi=True,
+            placeholder=f"All {dim}s")))
+    return dbc.Row(controls, className="filter-bar g-2 mb-3", id="filter-bar")
+
+
+def _control(label: str, control) -> dbc.Col:
+    return dbc.Col([html.Label(label, className="small text-body-secondary mb-0"), control], md=2, sm=4, xs=6)
+
+
+@callback(
+    Output("url", "search"),
+    Input("filter-range", "value"),
+    Input("filter-compare", "value"),
+    *[Input(f"filter-{dim}", "value") for dim in DIMENSIONS],
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def write_filters_to_url(time_range, compare, *rest):
+    *dimension_values, search = rest
+    try:
+        filters = Filters.from_query(search or "")
+    except FilterError:
+        filters = Filters()  # the URL was unusable; the controls now define a fresh, valid one
+    start, end = (time_range or range_value(filters.start, filters.end)).split(_SEPARATOR, 1)
+    changes = {dim: tuple(values or ()) for dim, values in zip(DIMENSIONS, dimension_values)}
+    new = filters.with_changes(start=start, end=end, compare=compare or filters.compare, **changes)
+    if new == filters:  # a control reporting the value it was rendered with: nothing to navigate to
+        return no_update
+    return "?" + new.to_query()

@@ -1,0 +1,33 @@
+"""Browser tests: the real app on a real server thread, driven by headless Chromium (dash_duo)."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from selenium.webdriver.chrome.options import Options
+
+from app import create_app
+
+if shutil.which("chromium") and "DASH_TEST_CHROMEPATH" not in os.environ:
+    os.environ["DASH_TEST_CHROMEPATH"] = shutil.which("chromium")
+
+
+def pytest_setup_options():
+    """Chromium flags for a closed network: no background fetches, no first-run work."""
+    options = Options()
+    for flag in ("--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--disable-quic", "--disable-default-apps", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    return options
+
+
+@pytest.fixture
+def start_pulse(dash_duo, warehouse):
+    """Start a fresh Pulse app (its own registries) on the shared test warehouse; returns dash_duo."""
+    def start(path: str = "/"):
+        app = create_app(warehouse)
+        dash_duo.start_server(app)
+        dash_duo.wait_for_page(url=dash_duo.server_url + path, timeout=20)
+        return dash_duo
+    return start

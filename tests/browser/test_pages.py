@@ -1,0 +1,97 @@
+"""Each page in a real browser: it shows the warehouse's numbers, follows its URL, and logs no errors."""
+from datetime import timedelta
+from urllib.parse import parse_qs, urlparse
+
+from dash.testing.wait import until
+
+from components import formatting
+from queries.funnel import PURCHASE_FUNNEL
+from tests import reference
+from tests.conftest import END
+
+# Absolute ranges, so what the page shows does not depend on the clock of the test machine.
+WEEK = (END - timedelta(days=7), END)
+WEEK_QUERY = f"from={WEEK[0]:%Y-%m-%dT%H:%M:%S}Z&to={WEEK[1]:%Y-%m-%dT%H:%M:%S}Z"
+
+
+def text_of(duo, selector: str) -> str:
+    return duo.find_element(selector).text
+
+
+def kpi_selector(kpi: str) -> str:
+    return f'[id=\'{{"kpi":"{kpi}","type":"kpi-value"}}\']'
+
+
+def test_monitoring_shows_the_warehouse_kpis(start_pulse, raw):
+    duo = start_pulse("/?" + WEEK_QUERY)
+    expected = reference.kpis(raw["events"], raw["ad_spend"], *WEEK)
+    duo.wait_for_text_to_equal(kpi_selector("sessions"), formatting.integer(expected["sessions"]), timeout=20)
+    assert text_of(duo, kpi_selector("orders")) == formatting.integer(expected["orders"])
+    assert text_of(duo, kpi_selector("revenue")) == formatting.money(expected["revenue"])
+    assert text_of(duo, kpi_selector("conversion_rate")) == formatting.percent(expected["conversion_rate"])
+    assert text_of(duo, kpi_selector("spend")) == formatting.money(expected["spend"])
+    assert text_of(duo, kpi_selector("roas")) == formatting.ratio(expected["roas"])
+    assert duo.get_logs() == []
+
+
+def test_changing_a_filter_writes_the_url_and_updates_the_tiles(start_pulse, raw):
+    duo = start_pulse("/?" + WEEK_QUERY)
+    duo.wait_for_element(kpi_selector("sessions"), timeout=20)
+    duo.select_dcc_dropdown("#filter-device", value="Mobile")
+    until(lambda: "device=mobile" in duo.driver.current_url, timeout=10)
+    expected = reference.kpis(raw["events"], raw["ad_spend"], *WEEK, device=("mobile",))
+    duo.wait_for_text_to_equal(kpi_selector("sessions"), formatting.integer(expected["sessions"]), timeout=20)
+    query = parse_qs(urlparse(duo.driver.current_url).query)
+    assert query["device"] == ["mobile"] and query["from"] == [f"{WEEK[0]:%Y-%m-%dT%H:%M:%S}Z"]
+    assert text_of(duo, kpi_selector("spend")) == formatting.MISSING  # spend is not split by device
+    assert duo.get_logs() == []
+
+
+def test_a_link_with_filters_restores_the_view(start_pulse, raw):
+    dims = {"channel": ("paid_search", "email"), "region": ("US",)}
+    duo = start_pulse("/?" + WEEK_QUERY + "&channel=paid_search,email&region=US&compare=week")
+    expected = reference.kpis(raw["events"], raw["ad_spend"], *WEEK, **dims)
+    duo.wait_for_text_to_equal(kpi_selector("sessions"), formatting.integer(expected["sessions"]), timeout=20)
+    # Dash 4's multi-select shows the first choice and a count; the tiles above prove both apply.
+    assert duo.find_element("#filter-channel").text.split("\n") == ["Paid search", "2 selected"]
+    assert duo.find_element("#filter-region").text.split("\n") == ["US"]
+    assert "week" in duo.find_element("#filter-compare").text.lower()
+    assert duo.get_logs() == []
+
+
+def test_funnel_page_shows_step_counts(start_pulse, raw):
+    duo = start_pulse("/funnel?" + WEEK_QUERY)
+    expected = reference.session_funnel(raw["events"], *WEEK, PURCHASE_FUNNEL)
+    duo.wait_for_element("#funnel-chart .main-svg", timeout=20)
+    for step, count in zip(PURCHASE_FUNNEL, expected):
+        row = duo.find_element(f'[id=\'{{"step":"{step}","type":"funnel-row"}}\']')
+        assert formatting.integer(count) in row.text
+    assert duo.get_logs() == []
+
+
+def test_budget_page_shows_spend_by_channel(start_pulse, raw):
+    duo = start_pulse("/budget?" + WEEK_QUERY)
+    rows = reference.spend(raw["ad_spend"], *WEEK)
+    cost = (rows.cost * rows.share).groupby(rows.channel).sum()
+    duo.wait_for_element("#channel-grid .ag-row", timeout=20)
+    grid_text = duo.find_element("#channel-grid").text
+    labels = raw["channels"].set_index("name").label
+    for channel, amount in cost.items():
+        assert labels[channel] in grid_text
+        assert f"${amount:,.0f}" in grid_text
+    assert duo.get_logs() == []
+
+
+def test_navbar_links_reach_every_page(start_pulse):
+    duo = start_pulse("/?" + WEEK_QUERY)
+    for link, marker in (("#nav-funnel", "#funnel-chart"), ("#nav-budget", "#channel-grid"),
+                         ("#nav-monitoring", "#kpi-row")):
+        duo.find_element(link).click()
+        duo.wait_for_element(marker, timeout=20)
+    assert duo.get_logs() == []
+
+
+def test_a_bad_url_parameter_names_the_field(start_pulse):
+    duo = start_pulse("/?from=yesterday-ish")
+    duo.wait_for_contains_text(".input-error", "from='yesterday-ish'", timeout=20)
+    assert duo.get_logs() == []

@@ -26,8 +26,9 @@ def range_value(start: str, end: str) -> str:
     return f"{start}{_SEPARATOR}{end}"
 
 
-def filter_bar(filters: Filters, options: dict[str, list[dict]]) -> dbc.Row:
-    """`options` maps each dimension to dropdown options ({label, value})."""
+def filter_bar(filters: Filters, options: dict[str, list[dict]], comparison: bool = True) -> dbc.Row:
+    """`options` maps each dimension to dropdown options ({label, value}). A view that shows no comparison
+    keeps the control hidden (its value still travels in the URL)."""
     ranges = [{"label": label, "value": range_value(start, end)} for label, start, end in TIME_PRESETS]
     current = range_value(filters.start, filters.end)
     if current not in {r["value"] for r in ranges}:
@@ -35,7 +36,8 @@ def filter_bar(filters: Filters, options: dict[str, list[dict]]) -> dbc.Row:
     controls = [
         _control("Time range", dcc.Dropdown(ranges, current, id="filter-range", clearable=False)),
         _control("Compare with", dcc.Dropdown([{"label": l, "value": v} for l, v in COMPARE_OPTIONS],
-                                              filters.compare, id="filter-compare", clearable=False)),
+                                              filters.compare, id="filter-compare", clearable=False),
+                 hidden=not comparison),
     ]
     for dim in DIMENSIONS:
         controls.append(_control(dim.capitalize(), dcc.Dropdown(
@@ -44,8 +46,9 @@ def filter_bar(filters: Filters, options: dict[str, list[dict]]) -> dbc.Row:
     return dbc.Row(controls, className="filter-bar g-2 mb-3", id="filter-bar")
 
 
-def _control(label: str, control) -> dbc.Col:
-    return dbc.Col([html.Label(label, className="small text-body-secondary mb-0"), control], md=2, sm=4, xs=6)
+def _control(label: str, control, hidden: bool = False) -> dbc.Col:
+    return dbc.Col([html.Label(label, className="small text-body-secondary mb-0"), control], md=2, sm=4, xs=6,
+                   className="d-none" if hidden else None)
 
 
 @callback(

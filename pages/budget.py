@@ -41,7 +41,7 @@ def layout(**query):
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
     return html.Div([
         html.H1("Budget", className="h3"),
-        filter_bar(filters, dimension_options(wh)),
+        filter_bar(filters, dimension_options(wh), comparison=False),
         html.H2("Spend and return by channel (last click)", className="h5"),
         dag.AgGrid(id="channel-grid", rowData=rows, columnDefs=COLUMNS, columnSize="sizeToFit",
                    defaultColDef={"sortable": True, "resizable": True},

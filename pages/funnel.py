@@ -31,7 +31,7 @@ def layout(**query):
     table = session_funnel(wh, filters, start, end)
     labels = [STEP_LABELS.get(step, step) for step in table["step"]]
     figure = go.Figure(go.Funnel(y=labels, x=table["sessions"], textinfo="value+percent initial"))
-    figure.update_layout(margin=dict(l=10, r=10, t=10, b=10), height=380)
+    figure.update_layout(template="plotly_white", margin=dict(l=10, r=10, t=10, b=10), height=380)
     rows = [html.Tr([html.Td(label), html.Td(formatting.integer(r.sessions), className="text-end"),
                      html.Td(formatting.percent(r.from_previous, 1), className="text-end"),
                      html.Td(formatting.percent(r.from_start, 1), className="text-end")],
@@ -43,7 +43,7 @@ def layout(**query):
                              html.Tbody(rows)], size="sm", id="funnel-table")
     return html.Div([
         html.H1("Funnel", className="h3"),
-        filter_bar(filters, dimension_options(wh)),
+        filter_bar(filters, dimension_options(wh), comparison=False),
         dbc.Row([dbc.Col(dcc.Graph(figure=figure, id="funnel-chart", config={"displaylogo": False}), lg=7),
                   dbc.Col(steps_table, lg=5)]),
     ])

@@ -379,7 +379,8 @@ def load(warehouse: Warehouse, tables: dict[str, pa.Table], replace: bool) -> No
                 conn.execute(EVENTS_SQL)
             else:
                 columns = ", ".join(tables[name].column_names)
-                conn.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {staged}")
+                verb = "INSERT OR REPLACE" if name == "channels" else "INSERT"  # over the reference channels
+                conn.execute(f"{verb} INTO {name} ({columns}) SELECT {columns} FROM {staged}")
             conn.unregister(staged)
 
 

@@ -13,6 +13,21 @@ DEVICES = ("desktop", "mobile", "tablet")
 # group-by then treat "no campaign" as a value like any other.
 NO_CAMPAIGN = "(none)"
 
+# The channels every warehouse knows (name, label, paid, sort order); ingest derives traffic into these.
+REFERENCE_CHANNELS = (
+    ("direct", "Direct", False, 1),
+    ("organic_search", "Organic search", False, 2),
+    ("organic_social", "Organic social", False, 3),
+    ("referral", "Referral", False, 4),
+    ("email", "Email", False, 5),
+    ("paid_search", "Paid search", True, 6),
+    ("paid_social", "Paid social", True, 7),
+    ("display", "Display", True, 8),
+    ("affiliate", "Affiliate", True, 9),
+    ("video", "Video", True, 10),
+    ("unassigned", "Unassigned", False, 99),
+)
+
 TABLES = {
     "channels": """
         CREATE TABLE IF NOT EXISTS channels (
@@ -108,3 +123,5 @@ def create_all(conn) -> None:
         conn.execute(statement)
     for ddl in TABLES.values():
         conn.execute(ddl)
+    conn.executemany("INSERT INTO channels (name, label, paid, sort_order) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT DO NOTHING", [list(row) for row in REFERENCE_CHANNELS])

@@ -15,13 +15,17 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from data.warehouse import Warehouse
+from data.keys import KeyStore
+from data.warehouse import Warehouse, resolve_data_dir
+from data.writer import Writer
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("pulse")
 
 
-def create_app(warehouse: Warehouse, timezone: str = "UTC") -> dash.Dash:
+def create_app(warehouse: Warehouse, timezone: str = "UTC", data_dir: str | Path | None = None) -> dash.Dash:
+    """The Dash app over `warehouse`, with its one writer and the ingest keys of `data_dir` (default: the
+    DuckDB file's directory)."""
     _forget_ui_modules()
     app = dash.Dash(
         __name__,
@@ -33,6 +37,8 @@ def create_app(warehouse: Warehouse, timezone: str = "UTC") -> dash.Dash:
         update_title=None,  # keep the tab title steady while callbacks run (no "Updating...")
     )
     app.server.extensions["pulse.warehouse"] = warehouse
+    app.server.extensions["pulse.writer"] = Writer(warehouse)
+    app.server.extensions["pulse.keys"] = KeyStore(_data_dir(warehouse, data_dir))
     app.server.config["PULSE_TIMEZONE"] = timezone
 
     from api import blueprint
@@ -45,6 +51,12 @@ def create_app(warehouse: Warehouse, timezone: str = "UTC") -> dash.Dash:
         dbc.Container(dash.page_container, fluid=True, id="page"),
     ])
     return app
+
+
+def _data_dir(warehouse: Warehouse, data_dir) -> Path:
+    if data_dir is not None:
+        return Path(data_dir)
+    return warehouse.duckdb_path.parent if warehouse.duckdb_path else resolve_data_dir()
 
 
 def _forget_ui_modules() -> None:
@@ -93,7 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     warehouse = Warehouse.open(args.data_dir)
     if not args.no_demo:
         ensure_demo_data(warehouse, args.demo_days, args.demo_scale, args.demo_seed)
-    app = create_app(warehouse, timezone=args.timezone)
+    app = create_app(warehouse, timezone=args.timezone, data_dir=args.data_dir)
+    generated_key = app.server.extensions["pulse.keys"].ensure_one()
+    if generated_key:
+        print(f"No ingest API key was configured; created one (also saved in the data directory):\n"
+              f"  {generated_key}", flush=True)
 
     from waitress import serve
 

@@ -1,5 +1,5 @@
-"""GET /api/v1/health: is the warehouse there, how big is it, and how fresh."""
-from flask import jsonify
+"""GET /api/v1/health: is the warehouse there, how big is it, how fresh, and is ingest keeping up."""
+from flask import current_app, jsonify
 
 from api import blueprint
 from data.warehouse import current
@@ -8,4 +8,10 @@ from queries.health import warehouse_health
 
 @blueprint.get("/health")
 def health():
-    return jsonify({"status": "ok", **warehouse_health(current())})
+    writer = current_app.extensions["pulse.writer"]
+    return jsonify({
+        "status": "ok",
+        **warehouse_health(current()),
+        "events_per_second_last_minute": round(writer.events_per_second(60), 3),
+        "writer_queue_depth": writer.queue_depth,
+    })

@@ -1,0 +1,39 @@
+"""JSON twins of the views: the same query string as the page, the same query functions, the same numbers."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+from flask import current_app, jsonify, request
+
+from api import blueprint
+from data.warehouse import current
+from queries.filters import FilterError, Filters
+from queries.kpis import kpis_with_comparison
+
+
+@blueprint.errorhandler(FilterError)
+def bad_filter(error: FilterError):
+    response = jsonify({"status": "error", "error": str(error), **error.as_dict()})
+    response.status_code = 400
+    return response
+
+
+@blueprint.get("/kpis")
+def kpis():
+    filters = Filters.from_query(request.query_string.decode())
+    tz = current_app.config.get("PULSE_TIMEZONE", "UTC")
+    now = datetime.now(timezone.utc)  # one instant for the range reported and the range queried
+    start, end = filters.resolve(now, tz)
+    table = kpis_with_comparison(current(), filters, now=now, tz=tz)
+    return jsonify({
+        "from": start.isoformat() + "Z", "to": end.isoformat() + "Z", "compare": filters.compare,
+        "filters": filters.dimension_values(),
+        "kpis": {row.kpi: {"value": _number(row.current), "previous": _number(row.previous),
+                           "change": _number(row.change)} for row in table.itertuples()},
+    })
+
+
+def _number(value):
+    """JSON has no NaN: an undefined ratio is null."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value

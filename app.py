@@ -7,8 +7,11 @@ On first start with an empty warehouse, the demo data is generated (see data/gen
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import dash
@@ -17,9 +20,10 @@ from dash import dcc, html
 
 from data.keys import KeyStore
 from data.warehouse import Warehouse, resolve_data_dir
-from data.writer import Writer
+from data.writer import make_writer
 
 HERE = Path(__file__).resolve().parent
+SERVER_FILE = "server.json"
 log = logging.getLogger("pulse")
 
 
@@ -37,7 +41,7 @@ def create_app(warehouse: Warehouse, timezone: str = "UTC", data_dir: str | Path
         update_title=None,  # keep the tab title steady while callbacks run (no "Updating...")
     )
     app.server.extensions["pulse.warehouse"] = warehouse
-    app.server.extensions["pulse.writer"] = Writer(warehouse)
+    app.server.extensions["pulse.writer"] = make_writer(warehouse)
     app.server.extensions["pulse.keys"] = KeyStore(_data_dir(warehouse, data_dir))
     app.server.config["PULSE_TIMEZONE"] = timezone
 
@@ -114,7 +118,21 @@ def main(argv: list[str] | None = None) -> None:
     from waitress import serve
 
     log.info("Pulse on http://%s:%d/ (warehouse %s)", args.host, args.port, warehouse.url)
-    serve(app.server, host=args.host, port=args.port, threads=args.threads, ident="pulse")
+    with announced(_data_dir(warehouse, args.data_dir), args.host, args.port):
+        serve(app.server, host=args.host, port=args.port, threads=args.threads, ident="pulse")
+
+
+@contextmanager
+def announced(data_dir: Path, host: str, port: int):
+    """While serving, `server.json` in the data directory says where: commands such as `python -m data.load`
+    then send their rows through this server, which owns the DuckDB file, instead of opening it."""
+    path = Path(data_dir) / SERVER_FILE
+    local = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    path.write_text(json.dumps({"url": f"http://{local}:{port}", "pid": os.getpid()}))
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

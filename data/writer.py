@@ -41,9 +41,14 @@ class WriteResult:
 
 @dataclass
 class _Job:
-    kind: str             # "events" or "spend"
-    frame: pd.DataFrame
+    kind: str             # "events", "spend" or "call"
+    frame: pd.DataFrame | None = None
+    call: Callable | None = None
     future: Future = field(default_factory=Future)
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame) if self.frame is not None else 1
 
 
 class WriterStopped(RuntimeError):
@@ -97,6 +102,17 @@ class Writer:
         """Submit and wait until committed."""
         return self.submit(kind, frame).result(timeout)
 
+    def call(self, fn: Callable, timeout: float = 60):
+        """Run `fn(conn)` on the writer's thread inside its transaction (with whatever else is queued) and
+        return its result once committed: for writes other than events and spend (imports of other
+        tables, settings, annotations). `fn` must only write through `conn`."""
+        if self._stopping.is_set():
+            raise WriterStopped("the writer is stopping")
+        self.start()
+        job = _Job("call", call=fn)
+        self._queue.put(job)
+        return job.future.result(timeout)
+
     @property
     def queue_depth(self) -> int:
         """Jobs waiting for the writer."""
@@ -120,7 +136,7 @@ class Writer:
 
     def _take(self) -> list[_Job]:
         first = self._queue.get()
-        jobs, rows = ([first], len(first.frame)) if first is not None else ([], 0)
+        jobs, rows = ([first], first.rows) if first is not None else ([], 0)
         while rows < self.max_rows:
             try:
                 job = self._queue.get_nowait()
@@ -128,7 +144,7 @@ class Writer:
                 break
             if job is not None:
                 jobs.append(job)
-                rows += len(job.frame)
+                rows += job.rows
         return jobs
 
     def _commit(self, jobs: list[_Job]) -> None:
@@ -155,11 +171,13 @@ class Writer:
     def _apply(self, conn, jobs: list[_Job]) -> list[WriteResult]:
         results: dict[int, WriteResult] = {}
         event_jobs = [(i, j) for i, j in enumerate(jobs) if j.kind == "events"]
-        spend_jobs = [(i, j) for i, j in enumerate(jobs) if j.kind == "spend"]
         if event_jobs:
             results.update(self._insert_events(conn, event_jobs))
-        for i, job in spend_jobs:
-            results[i] = self._upsert_spend(conn, job.frame)
+        for i, job in enumerate(jobs):
+            if job.kind == "spend":
+                results[i] = self._upsert_spend(conn, job.frame)
+            elif job.kind == "call":
+                results[i] = job.call(conn)
         return [results[i] for i in range(len(jobs))]
 
     def _insert_events(self, conn, jobs: list[tuple[int, _Job]]) -> dict[int, WriteResult]:
@@ -197,3 +215,9 @@ class Writer:
         finally:
             conn.unregister("incoming_spend")
         return WriteResult(inserted=len(frame) - existing, updated=existing)
+
+
+def make_writer(warehouse: Warehouse) -> Writer:
+    """The writer every door uses (server, importer, demo stream), with the hooks that keep derived tables
+    current inside each commit."""
+    return Writer(warehouse)

@@ -59,6 +59,9 @@ def _ingest(kind: str, validate):
                       problems=[p.as_dict() for p in rejected.problems])
     try:
         result = current_app.extensions["pulse.writer"].write(kind, frame, timeout=WRITE_TIMEOUT_SECONDS)
+    except BatchRejected as rejected:  # found only against stored data, inside the writer's transaction
+        return _error(422, f"the batch was rejected, nothing was written: {len(rejected.problems)} problem(s)",
+                      problems=[p.as_dict() for p in rejected.problems])
     except (WriterStopped, TimeoutError) as error:
         return _error(503, f"the warehouse could not commit the batch ({error}); nothing is acknowledged, retry",
                       headers={"Retry-After": "5"})

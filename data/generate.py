@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from data import demo_model as dm
-from data import schema
+from data import rollups, schema
 from data.schema import EVENT_TYPES
 from data.warehouse import Warehouse
 
@@ -382,6 +382,7 @@ def load(warehouse: Warehouse, tables: dict[str, pa.Table], replace: bool) -> No
                 verb = "INSERT OR REPLACE" if name == "channels" else "INSERT"  # over the reference channels
                 conn.execute(f"{verb} INTO {name} ({columns}) SELECT {columns} FROM {staged}")
             conn.unregister(staged)
+        rollups.rebuild(conn)
 
 
 # --------------------------------------------------------------------------------------------- CLI

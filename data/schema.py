@@ -104,6 +104,94 @@ TABLES = {
             channel  VARCHAR,
             source   VARCHAR NOT NULL DEFAULT 'user'
         )""",
+    # ---- derived tables, kept current by data/rollups.py inside every write transaction ----
+    # One row per order: the first purchase event carrying its order_id.
+    "orders": """
+        CREATE TABLE IF NOT EXISTS orders (
+            order_id    VARCHAR PRIMARY KEY,
+            ts          TIMESTAMP NOT NULL,
+            event_id    VARCHAR NOT NULL,
+            session_id  VARCHAR NOT NULL,
+            user_id     VARCHAR NOT NULL,
+            revenue     DOUBLE NOT NULL
+        )""",
+    # One row per user who ever ordered: when they first did (new customers for CAC).
+    "customers": """
+        CREATE TABLE IF NOT EXISTS customers (
+            user_id         VARCHAR PRIMARY KEY,
+            first_order_ts  TIMESTAMP NOT NULL,
+            orders          BIGINT NOT NULL,
+            revenue         DOUBLE NOT NULL
+        )""",
+    # One row per session, with the attributes of its first event (ties in ts broken by event_id).
+    "sessions": """
+        CREATE TABLE IF NOT EXISTS sessions (
+            session_id      VARCHAR PRIMARY KEY,
+            user_id         VARCHAR NOT NULL,
+            first_ts        TIMESTAMP NOT NULL,
+            first_event_id  VARCHAR NOT NULL,
+            last_ts         TIMESTAMP NOT NULL,
+            channel         VARCHAR NOT NULL,
+            campaign        VARCHAR NOT NULL,
+            device          VARCHAR NOT NULL,
+            region          VARCHAR NOT NULL,
+            landing_page    VARCHAR,
+            events          BIGINT NOT NULL,
+            page_views      BIGINT NOT NULL,
+            product_views   BIGINT NOT NULL,
+            add_to_carts    BIGINT NOT NULL,
+            checkouts       BIGINT NOT NULL,
+            purchases       BIGINT NOT NULL,
+            signups         BIGINT NOT NULL,
+            orders          BIGINT NOT NULL,
+            revenue         DOUBLE NOT NULL,
+            engaged         BOOLEAN NOT NULL,
+            furthest_step   SMALLINT NOT NULL
+        )""",
+    # Event counts per UTC hour, by the attributes of each event's session.
+    "rollup_hourly": """
+        CREATE TABLE IF NOT EXISTS rollup_hourly (
+            hour           TIMESTAMP NOT NULL,
+            channel        VARCHAR NOT NULL,
+            campaign       VARCHAR NOT NULL,
+            device         VARCHAR NOT NULL,
+            region         VARCHAR NOT NULL,
+            events         BIGINT NOT NULL,
+            page_views     BIGINT NOT NULL,
+            product_views  BIGINT NOT NULL,
+            add_to_carts   BIGINT NOT NULL,
+            checkouts      BIGINT NOT NULL,
+            purchases      BIGINT NOT NULL,
+            signups        BIGINT NOT NULL,
+            orders         BIGINT NOT NULL,
+            revenue        DOUBLE NOT NULL,
+            PRIMARY KEY (hour, channel, campaign, device, region)
+        )""",
+    # Media-mix datasets imported with `python -m data.load mmm` (docs/import.md): a wide weekly or daily
+    # table described here, its values stored long in mmm_observations, for the budget view to model.
+    "mmm_datasets": """
+        CREATE TABLE IF NOT EXISTS mmm_datasets (
+            name             VARCHAR PRIMARY KEY,
+            granularity      VARCHAR NOT NULL,
+            date_column      VARCHAR NOT NULL,
+            outcome          VARCHAR NOT NULL,
+            spend_columns    VARCHAR NOT NULL,
+            control_columns  VARCHAR NOT NULL,
+            first_period     DATE NOT NULL,
+            last_period      DATE NOT NULL,
+            rows             BIGINT NOT NULL,
+            imported_at      TIMESTAMP NOT NULL
+        )""",
+    "mmm_observations": """
+        CREATE TABLE IF NOT EXISTS mmm_observations (
+            dataset   VARCHAR NOT NULL,
+            period    DATE NOT NULL,
+            variable  VARCHAR NOT NULL,
+            role      VARCHAR NOT NULL,
+            channel   VARCHAR,
+            value     DOUBLE NOT NULL,
+            PRIMARY KEY (dataset, period, variable)
+        )""",
     # Facts the demo generator used to produce the data (response curves, experiment effects,
     # incidents), one JSON document per topic, so tests and the budget view can be checked against them.
     "ground_truth": """

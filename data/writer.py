@@ -220,4 +220,8 @@ class Writer:
 def make_writer(warehouse: Warehouse) -> Writer:
     """The writer every door uses (server, importer, demo stream), with the hooks that keep derived tables
     current inside each commit."""
-    return Writer(warehouse)
+    from data import rollups
+
+    writer = Writer(warehouse)
+    writer.on_events.append(rollups.apply)
+    return writer

@@ -1,4 +1,4 @@
-"""Per-channel traffic, revenue and spend of a range (last-click: a session's revenue belongs to its channel)."""
+"""Per-channel traffic, revenue and spend of a range (last-click: a session's orders belong to its channel)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,7 +7,7 @@ import pandas as pd
 
 from data.warehouse import Warehouse
 from queries.filters import Filters
-from queries.scope import scoped_events_cte, spend_cte, spend_is_divisible
+from queries.scope import event_counts_cte, sessions_cte, spend_cte, spend_is_divisible, with_ctes
 
 
 def channel_list(wh: Warehouse) -> pd.DataFrame:
@@ -17,30 +17,25 @@ def channel_list(wh: Warehouse) -> pd.DataFrame:
 def channel_performance(wh: Warehouse, filters: Filters, start: datetime, end: datetime) -> pd.DataFrame:
     """One row per channel: label, paid, sessions, orders, revenue, spend, impressions, clicks, roas, cpa.
     Channels with neither traffic nor spend in range are left out."""
-    events_sql, params = scoped_events_cte(filters, start, end)
-    spend_sql, spend_params = spend_cte(filters, start, end)
-    params.update(spend_params)
-    sql = events_sql + ", " + spend_sql + """,
-    traffic AS (
-        SELECT session_channel AS channel,
-               count(DISTINCT session_id)                                      AS sessions,
-               count(DISTINCT CASE WHEN type = 'purchase' THEN order_id END)   AS orders,
-               coalesce(sum(CASE WHEN type = 'purchase' THEN revenue END), 0)  AS revenue
-        FROM scoped_events GROUP BY session_channel
-    ),
+    ctes, params = with_ctes(sessions_cte(filters, start, end), event_counts_cte(filters, start, end),
+                             spend_cte(filters, start, end))
+    sql = ctes + """,
+    traffic AS (SELECT channel, count(*) AS sessions FROM counted_sessions GROUP BY channel),
+    sales AS (SELECT channel, sum(orders) AS orders, sum(revenue) AS revenue FROM event_counts GROUP BY channel),
     spend AS (
         SELECT channel, sum(cost * share) AS spend, sum(impressions * share) AS impressions,
                sum(clicks * share) AS clicks
         FROM scoped_spend GROUP BY channel
     )
     SELECT c.name AS channel, c.label, c.paid, c.sort_order,
-           coalesce(t.sessions, 0) AS sessions, coalesce(t.orders, 0) AS orders,
-           coalesce(t.revenue, 0) AS revenue, coalesce(s.spend, 0) AS spend,
+           coalesce(t.sessions, 0) AS sessions, coalesce(o.orders, 0) AS orders,
+           coalesce(o.revenue, 0) AS revenue, coalesce(s.spend, 0) AS spend,
            coalesce(s.impressions, 0) AS impressions, coalesce(s.clicks, 0) AS clicks
     FROM channels c
     LEFT JOIN traffic t ON t.channel = c.name
+    LEFT JOIN sales o ON o.channel = c.name
     LEFT JOIN spend s ON s.channel = c.name
-    WHERE t.channel IS NOT NULL OR s.channel IS NOT NULL
+    WHERE t.channel IS NOT NULL OR o.channel IS NOT NULL OR s.channel IS NOT NULL
     ORDER BY c.sort_order, c.name
     """
     table = wh.read(sql, params)

@@ -7,22 +7,27 @@ import pandas as pd
 
 from data.warehouse import Warehouse
 from queries.filters import Filters
-from queries.scope import scoped_events_cte
+from queries.scope import sessions_cte, with_ctes
 
 PURCHASE_FUNNEL = ("page_view", "product_view", "add_to_cart", "checkout", "purchase")
 
 
 def session_funnel(wh: Warehouse, filters: Filters, start: datetime, end: datetime,
                    steps: tuple[str, ...] = PURCHASE_FUNNEL) -> pd.DataFrame:
-    """Sessions that reached each step: a session reaches step k when it has, in range, an event of each
-    of steps 1..k (a closed funnel; the funnel view refines this with order and conversion windows).
+    """Sessions that reached each step: of the sessions active in range, those with events (in range) of
+    each of steps 1..k (a closed funnel; the funnel view refines this with order and conversion windows).
     Columns: step, sessions, from_previous, from_start."""
-    events_sql, params = scoped_events_cte(filters, start, end)
-    flags = ",\n".join(f"max(CASE WHEN type = :step_{i} THEN 1 ELSE 0 END) AS s{i}" for i in range(len(steps)))
+    ctes, params = with_ctes(sessions_cte(filters, start, end))
+    flags = ",\n".join(f"max(CASE WHEN e.type = :step_{i} THEN 1 ELSE 0 END) AS s{i}" for i in range(len(steps)))
     reached = ",\n".join(
         "sum(" + " * ".join(f"s{j}" for j in range(i + 1)) + f") AS reached_{i}" for i in range(len(steps)))
-    sql = events_sql + """,
-    per_session AS (SELECT session_id, """ + flags + """ FROM scoped_events GROUP BY session_id)
+    sql = ctes + """,
+    per_session AS (
+        SELECT e.session_id, """ + flags + """
+        FROM events e JOIN counted_sessions s ON s.session_id = e.session_id
+        WHERE e.ts >= :start AND e.ts < :end
+        GROUP BY e.session_id
+    )
     SELECT """ + reached + " FROM per_session"
     params.update({f"step_{i}": step for i, step in enumerate(steps)})
     row = wh.read(sql, params).iloc[0]

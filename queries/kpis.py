@@ -7,41 +7,38 @@ import pandas as pd
 
 from data.warehouse import Warehouse
 from queries.filters import Filters
-from queries.scope import scoped_events_cte, spend_cte, spend_is_divisible
+from queries.scope import event_counts_cte, sessions_cte, spend_cte, spend_is_divisible, with_ctes
 
 KPI_COLUMNS = ("sessions", "users", "orders", "revenue", "conversion_rate", "average_order_value", "spend", "roas")
 
 
 def kpis(wh: Warehouse, filters: Filters, start: datetime, end: datetime) -> pd.DataFrame:
     """One row of KPIs for [start, end) under the filters' dimensions."""
-    events_sql, params = scoped_events_cte(filters, start, end)
-    spend_sql, spend_params = spend_cte(filters, start, end)
-    params.update(spend_params)
-    sql = events_sql + ", " + spend_sql + """
+    ctes, params = with_ctes(sessions_cte(filters, start, end), event_counts_cte(filters, start, end),
+                             spend_cte(filters, start, end))
+    sql = ctes + """
     SELECT
-        count(DISTINCT session_id)                                                AS sessions,
-        count(DISTINCT user_id)                                                   AS users,
-        count(DISTINCT CASE WHEN type = 'purchase' THEN order_id END)             AS orders,
-        coalesce(sum(CASE WHEN type = 'purchase' THEN revenue END), 0)            AS revenue,
-        count(DISTINCT CASE WHEN type = 'purchase' THEN session_id END)           AS converted_sessions,
+        (SELECT count(*) FROM counted_sessions)                                   AS sessions,
+        (SELECT count(DISTINCT user_id) FROM counted_sessions)                    AS users,
+        (SELECT count(*) FILTER (WHERE purchases > 0) FROM counted_sessions)      AS converted_sessions,
+        (SELECT coalesce(sum(orders), 0) FROM event_counts)                       AS orders,
+        (SELECT coalesce(sum(revenue), 0) FROM event_counts)                      AS revenue,
         (SELECT coalesce(sum(cost * share), 0) FROM scoped_spend)                 AS spend
-    FROM scoped_events
     """
-    row = wh.read(sql, params)
-    return _derive(row, spend_known=spend_is_divisible(filters))
+    return _derive(wh.read(sql, params), spend_known=spend_is_divisible(filters))
 
 
 def _derive(row: pd.DataFrame, spend_known: bool) -> pd.DataFrame:
     out = row.astype({"sessions": "int64", "users": "int64", "orders": "int64", "converted_sessions": "int64"})
     out["revenue"] = out["revenue"].astype(float)
     out["spend"] = out["spend"].astype(float) if spend_known else float("nan")
-    out["conversion_rate"] = _ratio(out["converted_sessions"], out["sessions"])
-    out["average_order_value"] = _ratio(out["revenue"], out["orders"])
-    out["roas"] = _ratio(out["revenue"], out["spend"])
+    out["conversion_rate"] = ratio(out["converted_sessions"], out["sessions"])
+    out["average_order_value"] = ratio(out["revenue"], out["orders"])
+    out["roas"] = ratio(out["revenue"], out["spend"])
     return out[list(KPI_COLUMNS)]
 
 
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     """numerator / denominator, NaN where the denominator is zero or unknown (shown as "–")."""
     denominator = denominator.astype(float)
     return numerator.astype(float) / denominator.where(denominator > 0)

@@ -1,9 +1,12 @@
-"""The shared building block of every event query: which sessions and events a `Filters` selects.
+"""The shared building blocks of the views' queries: which sessions, events and spend a `Filters` selects.
 
-A session belongs to the channel, campaign, device and region of its first event (docs/metrics.md), so
-dimension filters apply to sessions, and a session counts in a range when any of its events falls in it.
-A session's first event is looked for at most `SESSION_LOOKBACK` (24 h) before the range starts, which
-keeps the scan bounded; a session older than that takes the attributes of its first event inside the window.
+- A session belongs to the channel, campaign, device, region and user of its first event; dimension
+  filters select sessions by those attributes (`sessions` table, data/rollups.py).
+- A session counts in a range when it is active during it: its first event is before the range ends and
+  its last event is at or after the range starts.
+- Event counts (page views, orders, revenue, ...) count events by their own time, under their session's
+  attributes: whole hours come from `rollup_hourly`, the partial hours at either end of the range from
+  raw events, so the result is exact at any range while reading few rows.
 """
 from __future__ import annotations
 
@@ -11,10 +14,17 @@ from datetime import datetime, timedelta
 
 from queries.filters import DIMENSIONS, Filters
 
-SESSION_LOOKBACK = timedelta(hours=24)
+EVENT_COUNTS = ("events", "page_views", "product_views", "add_to_carts", "checkouts", "purchases", "signups",
+                "orders", "revenue")
 
 # Column names come from this allow-list only; values are always bound parameters.
 _DIMENSION_COLUMNS = {dim: dim for dim in DIMENSIONS}
+
+_RAW_COUNTS = """
+    count(*), count(*) FILTER (WHERE e.type = 'page_view'), count(*) FILTER (WHERE e.type = 'product_view'),
+    count(*) FILTER (WHERE e.type = 'add_to_cart'), count(*) FILTER (WHERE e.type = 'checkout'),
+    count(*) FILTER (WHERE e.type = 'purchase'), count(*) FILTER (WHERE e.type = 'signup'),
+    count(*) FILTER (WHERE e.type = 'purchase'), coalesce(sum(e.revenue) FILTER (WHERE e.type = 'purchase'), 0)"""
 
 
 def dimension_predicate(filters: Filters, alias: str = "", only: tuple[str, ...] = DIMENSIONS) -> tuple[str, dict]:
@@ -28,35 +38,39 @@ def dimension_predicate(filters: Filters, alias: str = "", only: tuple[str, ...]
     return (" AND ".join(clauses) or "TRUE"), params
 
 
-def scoped_events_cte(filters: Filters, start: datetime, end: datetime) -> tuple[str, dict]:
-    """CTEs `scoped_sessions` (session_id + first-event attributes, filtered) and `scoped_events`
-    (the events in [start, end) of those sessions), to be prefixed to a SELECT."""
-    predicate, params = dimension_predicate(filters)
+def sessions_cte(filters: Filters, start: datetime, end: datetime) -> tuple[str, dict]:
+    """CTE `counted_sessions`: rows of `sessions` active in [start, end) that match the filters."""
+    predicate, params = dimension_predicate(filters, "s")
     sql = """
-    WITH touched AS (
-        SELECT DISTINCT session_id FROM events WHERE ts >= :start AND ts < :end
-    ),
-    session_attributes AS (
-        SELECT e.session_id,
-               arg_min(e.channel, e.ts)  AS channel,
-               arg_min(e.campaign, e.ts) AS campaign,
-               arg_min(e.device, e.ts)   AS device,
-               arg_min(e.region, e.ts)   AS region
-        FROM events e JOIN touched t ON e.session_id = t.session_id
-        WHERE e.ts >= :lookback AND e.ts < :end
-        GROUP BY e.session_id
-    ),
-    scoped_sessions AS (
-        SELECT * FROM session_attributes WHERE """ + predicate + """
-    ),
-    scoped_events AS (
-        SELECT e.*, s.channel AS session_channel, s.campaign AS session_campaign,
-               s.device AS session_device, s.region AS session_region
-        FROM events e JOIN scoped_sessions s ON e.session_id = s.session_id
-        WHERE e.ts >= :start AND e.ts < :end
-    )
-    """
-    params.update(start=start, end=end, lookback=start - SESSION_LOOKBACK)
+    counted_sessions AS (
+        SELECT s.* FROM sessions s
+        WHERE s.first_ts < :end AND s.last_ts >= :start AND """ + predicate + """
+    )"""
+    params.update(start=start, end=end)
+    return sql, params
+
+
+def event_counts_cte(filters: Filters, start: datetime, end: datetime) -> tuple[str, dict]:
+    """CTE `event_counts(hour, channel, campaign, device, region, events, page_views, ..., orders, revenue)`
+    for events in [start, end) of sessions matching the filters."""
+    full_from = _ceil_hour(start)
+    full_to = max(_floor_hour(end), full_from)
+    rollup_predicate, params = dimension_predicate(filters)
+    raw_predicate, _ = dimension_predicate(filters, "s")
+    columns = ", ".join(EVENT_COUNTS)
+    sql = """
+    event_counts AS (
+        SELECT hour, channel, campaign, device, region, """ + columns + """
+        FROM rollup_hourly
+        WHERE hour >= :full_from AND hour < :full_to AND """ + rollup_predicate + """
+        UNION ALL
+        SELECT date_trunc('hour', e.ts), s.channel, s.campaign, s.device, s.region, """ + _RAW_COUNTS + """
+        FROM events e JOIN sessions s ON s.session_id = e.session_id
+        WHERE ((e.ts >= :start AND e.ts < least(:full_from, :end)) OR (e.ts >= greatest(:full_to, :start) AND e.ts < :end))
+          AND """ + raw_predicate + """
+        GROUP BY ALL
+    )"""
+    params.update(start=start, end=end, full_from=full_from, full_to=full_to)
     return sql, params
 
 
@@ -70,8 +84,7 @@ def spend_cte(filters: Filters, start: datetime, end: datetime) -> tuple[str, di
                (epoch(least(ts + INTERVAL 1 HOUR, :end)) - epoch(greatest(ts, :start))) / 3600.0 AS share
         FROM ad_spend
         WHERE ts > :spend_from AND ts < :end AND """ + predicate + """
-    )
-    """
+    )"""
     params.update(start=start, end=end, spend_from=start - timedelta(hours=1))
     return sql, params
 
@@ -79,3 +92,20 @@ def spend_cte(filters: Filters, start: datetime, end: datetime) -> tuple[str, di
 def spend_is_divisible(filters: Filters) -> bool:
     """Spend is recorded by channel and campaign only: a device or region filter cannot split it."""
     return not (filters.device or filters.region)
+
+
+def with_ctes(*parts: tuple[str, dict]) -> tuple[str, dict]:
+    """`WITH a, b, c` from several (sql, params) CTE parts; their parameters must agree where shared."""
+    params: dict = {}
+    for _, p in parts:
+        params.update(p)
+    return "WITH " + ",".join(sql for sql, _ in parts), params
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = _floor_hour(moment)
+    return floor if floor == moment else floor + timedelta(hours=1)

@@ -68,7 +68,7 @@ def test_channel_performance_matches_pandas(warehouse, raw, start, end, dims):
     chosen = reference.scoped(raw["events"], lo, hi, **dims)
     spend_rows = reference.spend(raw["ad_spend"], lo, hi, **dims)
     table = channel_performance(warehouse, filters, lo, hi).set_index("channel")
-    sessions = chosen.groupby("session_channel").session_id.nunique()
+    sessions = reference.counted_sessions(raw["events"], lo, hi, **dims).groupby("channel").size()
     purchases = chosen[chosen.type == "purchase"]
     revenue = purchases.groupby("session_channel").revenue.sum()
     cost = (spend_rows.cost * spend_rows.share).groupby(spend_rows.channel).sum()

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,12 +96,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "$WAREHOUSE_URL overrides when --data-dir is not given)")
     parser.add_argument("--timezone", default="UTC", help="IANA time zone the views show times in")
     parser.add_argument("--no-live", action="store_true", help="do not run the live demo event stream")
+    parser.add_argument("--live-rate", default="20", type=_live_rate,
+                        help="events per second of the live demo stream (default 20), or 'history' for the "
+                             "demo history's own rate")
     parser.add_argument("--no-demo", action="store_true", help="do not generate demo data into an empty warehouse")
     parser.add_argument("--demo-days", type=int, default=90)
     parser.add_argument("--demo-scale", type=float, default=1.0)
     parser.add_argument("--demo-seed", type=int, default=7)
     parser.add_argument("--threads", type=int, default=8, help="request threads of the server")
     return parser.parse_args(argv)
+
+
+def _live_rate(text: str) -> float | None:
+    if text == "history":
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--live-rate: expected a number of events per second or 'history', "
+                                         f"got {text!r}") from None
+    if not 0 < rate <= 100_000:
+        raise argparse.ArgumentTypeError(f"--live-rate: {text} is outside 0 < rate <= 100000")
+    return rate
+
+
+def start_live_demo(app: dash.Dash, warehouse: Warehouse, host: str, port: int, rate: float | None):
+    """The demo stream, sending through this server's own ingest API with a key valid for this process."""
+    from data.live import LiveDemo, LiveStream, history_state
+
+    state = history_state(warehouse)
+    if state is None:
+        log.info("no generated demo history in the warehouse: live demo stream off")
+        return None
+    token = secrets.token_urlsafe(32)
+    app.server.extensions["pulse.keys"].allow(token)
+    local = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    stream = LiveStream(LiveDemo(*state, rate=rate), f"http://{local}:{port}", token)
+    stream.start()
+    log.info("live demo stream on: about %s events/s", rate if rate else "the history's")
+    return stream
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from waitress import serve
 
+    if not args.no_live:
+        start_live_demo(app, warehouse, args.host, args.port, args.live_rate)
     log.info("Pulse on http://%s:%d/ (warehouse %s)", args.host, args.port, warehouse.url)
     with announced(_data_dir(warehouse, args.data_dir), args.host, args.port):
         serve(app.server, host=args.host, port=args.port, threads=args.threads, ident="pulse")

@@ -808,11 +808,13 @@ def order_values(model: DemoModel, device: np.ndarray, rng) -> np.ndarray:
 
 def simulate(model: DemoModel, start: dt.datetime, end: dt.datetime, rng: np.random.Generator, *,
              paid_sessions: pd.DataFrame, users_before: int, experiments=(), incidents=(), seed: int = 0,
-             cross_device_share: float = 0.004) -> Simulation:
-    """Sessions and events starting in [start, end) (naive UTC). `paid_sessions`: expected sessions per
-    UTC epoch day (index) and paid channel (columns), e.g. from `expected_paid_sessions`. Events after
-    `end` are not emitted. Deterministic given `rng`'s state."""
+             cross_device_share: float = 0.004, events_until: dt.datetime | None = None) -> Simulation:
+    """Sessions starting in [start, end) (naive UTC) and their events. `paid_sessions`: expected sessions
+    per UTC epoch day (index) and paid channel (columns), e.g. from `expected_paid_sessions`. Events after
+    `events_until` (default `end`) are not emitted; the live stream passes a later time and holds those
+    events back until they are due. Deterministic given `rng`'s state."""
     start_us, end_us = to_us(start), to_us(end)
+    cutoff_us = to_us(events_until) if events_until is not None else end_us
     first_day, last_day = start_us // DAY_US, (end_us - 1) // DAY_US
     hours = np.arange(first_day * DAY_US, (last_day + 1) * DAY_US, HOUR_US, dtype=np.int64)
     intensity = session_intensity(model, hours, paid_sessions)
@@ -824,7 +826,7 @@ def simulate(model: DemoModel, start: dt.datetime, end: dt.datetime, rng: np.ran
     paid_by_hour = _paid_by_hour(model, sessions)
     sessions = sessions[drop_tracking_loss(model, sessions, incidents, rng)].reset_index(drop=True)
     events = build_events(model, sessions, rng)
-    events = events[events.ts_us < end_us].reset_index(drop=True)
+    events = events[events.ts_us < cutoff_us].reset_index(drop=True)
     _attach_orders(model, sessions, events, rng)
     return Simulation(sessions=sessions, events=events, new_users=new_users, paid_by_hour=paid_by_hour)
 

@@ -76,6 +76,10 @@ class KeyStore:
                 return key["id"]
         return None
 
+    def allow(self, token: str) -> None:
+        """Accept `token` for this process only, never stored (the live demo stream's own key)."""
+        self._env_hashes.append(_hash(token))
+
     # -- changing --------------------------------------------------------------------------------
     def create(self, name: str) -> tuple[str, str]:
         """A new key: (id, the key itself). Only its hash is stored."""

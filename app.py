@@ -103,7 +103,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--demo-days", type=int, default=90)
     parser.add_argument("--demo-scale", type=float, default=1.0)
     parser.add_argument("--demo-seed", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=8, help="request threads of the server")
+    parser.add_argument("--threads", type=int, default=32,
+                        help="request threads of the server (default 32: ingest requests mostly wait for the "
+                             "writer's commit, and more of them in flight make each commit carry more)")
     return parser.parse_args(argv)
 
 

@@ -30,7 +30,7 @@ from flask import current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from api import blueprint
-from api.ingest import MAX_ROWS, _bearer_token, _context, _error
+from api.ingest import MAX_ROWS, error_response, request_key, unauthorized, validation_context
 from data.load import KINDS, MmmSpec, finish_import, validate_batch
 from data.validation import BatchRejected, RowProblem
 from data.writer import WriterStopped
@@ -44,12 +44,12 @@ _lock = threading.Lock()  # serializes changes of a stage's meta file
 
 @blueprint.post("/imports")
 def start_import():
-    key = _key()
+    key = request_key()
     if key is None:
-        return _unauthorized()
+        return unauthorized()
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or body.get("kind") not in KINDS:
-        return _error(422, f"send a JSON object with kind one of {', '.join(KINDS)}")
+        return error_response(422, f"send a JSON object with kind one of {', '.join(KINDS)}")
     meta = {"kind": body["kind"], "key": key, "rows": 0, "batches": 0, "started": time.time()}
     if body["kind"] == "mmm":
         spec, problems = _spec(body)
@@ -75,15 +75,15 @@ def stage_rows(import_id: str):
     try:
         rows = json.loads(request.get_data(as_text=True))
     except RequestEntityTooLarge:
-        return _error(413, f"the batch is over {MAX_BATCH_BYTES // (1024 * 1024)} MB: send smaller batches")
+        return error_response(413, f"the batch is over {MAX_BATCH_BYTES // (1024 * 1024)} MB: send smaller batches")
     except ValueError as error:
-        return _error(422, f"the body is not JSON: {error}")
+        return error_response(422, f"the body is not JSON: {error}")
     if isinstance(rows, list) and len(rows) > MAX_ROWS:
-        return _error(413, f"{len(rows)} rows in one batch; at most {MAX_ROWS}")
+        return error_response(413, f"{len(rows)} rows in one batch; at most {MAX_ROWS}")
     if not isinstance(rows, list):
         return _rejected([RowProblem(None, None, type(rows).__name__, "the body must be a JSON array of rows")])
     try:
-        frame = validate_batch(meta["kind"], rows, _context(), _spec_of(meta))
+        frame = validate_batch(meta["kind"], rows, validation_context(), _spec_of(meta))
     except BatchRejected as rejected:
         return _rejected(rejected.problems)
     with _lock:
@@ -104,14 +104,14 @@ def commit_import(import_id: str):
     try:
         os.rename(stage, claimed)  # one commit per stage, however many requests ask
     except OSError:
-        return _error(409, f"import {import_id} is already being committed")
+        return error_response(409, f"import {import_id} is already being committed")
     try:
         frame = _staged(claimed)
         result = finish_import(current_app.extensions["pulse.writer"], meta["kind"], frame, _spec_of(meta))
     except BatchRejected as rejected:
         return _rejected(rejected.problems, "the import was rejected, nothing was written")
     except WriterStopped as error:
-        return _error(503, f"the warehouse could not commit the import ({error}); nothing was written")
+        return error_response(503, f"the warehouse could not commit the import ({error}); nothing was written")
     finally:
         shutil.rmtree(claimed, ignore_errors=True)
     return jsonify({"status": "ok", "kind": meta["kind"], "result": result})
@@ -127,17 +127,8 @@ def abort_import(import_id: str):
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _key() -> str | None:
-    return current_app.extensions["pulse.keys"].verify(_bearer_token())
-
-
-def _unauthorized():
-    return _error(401, "missing or invalid API key: send Authorization: Bearer KEY",
-                  headers={"WWW-Authenticate": 'Bearer realm="pulse-ingest"'})
-
-
 def _rejected(problems: list[RowProblem], message: str = "the batch was rejected, nothing was staged"):
-    return _error(422, f"{message}: {len(problems)} problem(s)", problems=[p.as_dict() for p in problems])
+    return error_response(422, f"{message}: {len(problems)} problem(s)", problems=[p.as_dict() for p in problems])
 
 
 def _spec(body: dict) -> tuple[MmmSpec | None, list[RowProblem]]:
@@ -160,17 +151,17 @@ def _root() -> Path:
 
 def _open(import_id: str):
     """(stage directory, meta, None) of the caller's live stage, or (None, None, error response)."""
-    if _key() is None:
-        return None, None, _unauthorized()
+    if request_key() is None:
+        return None, None, unauthorized()
     stage = _root() / import_id
     if not _ID.match(import_id) or not (stage / META_FILE).is_file():
-        return None, None, _error(404, f"no import {import_id!r} (finished, aborted or expired)")
+        return None, None, error_response(404, f"no import {import_id!r} (finished, aborted or expired)")
     meta = _load_meta(stage)
-    if meta["key"] != _key():
-        return None, None, _error(404, f"no import {import_id!r} (finished, aborted or expired)")
+    if meta["key"] != request_key():
+        return None, None, error_response(404, f"no import {import_id!r} (finished, aborted or expired)")
     if _expired(stage):
         shutil.rmtree(stage, ignore_errors=True)
-        return None, None, _error(404, f"import {import_id!r} expired after {STAGE_TTL_SECONDS} s without activity")
+        return None, None, error_response(404, f"import {import_id!r} expired after {STAGE_TTL_SECONDS} s without activity")
     return stage, meta, None
 
 

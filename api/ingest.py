@@ -38,32 +38,31 @@ def ingest_spend():
 
 
 def _ingest(kind: str, validate):
-    if current_app.extensions["pulse.keys"].verify(_bearer_token()) is None:
-        return _error(401, "missing or invalid API key: send Authorization: Bearer KEY",
-                      headers={"WWW-Authenticate": 'Bearer realm="pulse-ingest"'})
+    if request_key() is None:
+        return unauthorized()
     if request.mimetype not in JSON_TYPES | NDJSON_TYPES:
-        return _error(415, f"Content-Type {request.mimetype or '(none)'!r} is not accepted: send "
+        return error_response(415, f"Content-Type {request.mimetype or '(none)'!r} is not accepted: send "
                            "application/json (an array of rows) or application/x-ndjson (a row per line)")
     request.max_content_length = MAX_BODY_BYTES
     try:
         body = request.get_data(as_text=True)
     except RequestEntityTooLarge:
-        return _error(413, f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MB: split it into batches")
+        return error_response(413, f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MB: split it into batches")
     try:
         rows = _rows(body)
         if isinstance(rows, list) and len(rows) > MAX_ROWS:
-            return _error(413, f"{len(rows)} rows in one batch; at most {MAX_ROWS}")
-        frame = validate(rows, _context())
+            return error_response(413, f"{len(rows)} rows in one batch; at most {MAX_ROWS}")
+        frame = validate(rows, validation_context())
     except BatchRejected as rejected:
-        return _error(422, f"the batch was rejected, nothing was written: {len(rejected.problems)} problem(s)",
+        return error_response(422, f"the batch was rejected, nothing was written: {len(rejected.problems)} problem(s)",
                       problems=[p.as_dict() for p in rejected.problems])
     try:
         result = current_app.extensions["pulse.writer"].write(kind, frame, timeout=WRITE_TIMEOUT_SECONDS)
     except BatchRejected as rejected:  # found only against stored data, inside the writer's transaction
-        return _error(422, f"the batch was rejected, nothing was written: {len(rejected.problems)} problem(s)",
+        return error_response(422, f"the batch was rejected, nothing was written: {len(rejected.problems)} problem(s)",
                       problems=[p.as_dict() for p in rejected.problems])
     except (WriterStopped, TimeoutError) as error:
-        return _error(503, f"the warehouse could not commit the batch ({error}); nothing is acknowledged, retry",
+        return error_response(503, f"the warehouse could not commit the batch ({error}); nothing is acknowledged, retry",
                       headers={"Retry-After": "5"})
     body = {"inserted": result.inserted, "duplicates": result.duplicates}
     if kind == "spend":
@@ -81,13 +80,23 @@ def _rows(body: str):
                                                                  f"at line {error.lineno} column {error.colno}")])
 
 
+def request_key() -> str | None:
+    """The id of the ingest key the request carries, or None when it carries no valid one."""
+    return current_app.extensions["pulse.keys"].verify(_bearer_token())
+
+
+def unauthorized():
+    return error_response(401, "missing or invalid API key: send Authorization: Bearer KEY",
+                          headers={"WWW-Authenticate": 'Bearer realm="pulse-ingest"'})
+
+
 def _bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def _context() -> Context:
+def validation_context() -> Context:
     """Validation context; the channel list is re-read at most once a minute."""
     cache = current_app.extensions.setdefault("pulse.ingest_channels", {})
     cached = cache.get("value")
@@ -98,7 +107,7 @@ def _context() -> Context:
     return Context(now=datetime.now(timezone.utc), channels=cached[0], paid_channels=cached[1])
 
 
-def _error(status: int, message: str, headers: dict | None = None, **extra):
+def error_response(status: int, message: str, headers: dict | None = None, **extra):
     response = jsonify({"status": "error", "error": message, **extra})
     response.status_code = status
     for name, value in (headers or {}).items():

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 
-from tests.load.conftest import PulseProcess
+from tests.load.server import PulseProcess
 
 
 def events(batch: int, size: int, now: datetime) -> list[dict]:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask import current_app
 
+from components.messages import input_error
 from data.warehouse import Warehouse, current
-from queries.filters import Filters
+from queries.filters import FilterError, Filters
 
 
 def warehouse() -> Warehouse:
@@ -15,6 +16,18 @@ def timezone() -> str:
     return current_app.config.get("PULSE_TIMEZONE", "UTC")
 
 
-def filters_from(query: dict, defaults: Filters | None = None) -> Filters:
-    """The page's Filters from `layout(**query)`; raises FilterError naming the bad field."""
-    return Filters.from_query(query, defaults)
+def with_filters(defaults: Filters | None = None):
+    """Make `render(filters, start, end)` a Dash Pages `layout(**query)`: the URL's query string becomes
+    Filters (keys it leaves out take `defaults`) resolved to a UTC range, and an unusable parameter shows
+    a message naming it instead of the view."""
+    def decorate(render):
+        def layout(**query):
+            try:
+                filters = Filters.from_query(query, defaults)
+                start, end = filters.resolve(tz=timezone())
+            except FilterError as error:
+                return input_error(error.field, error.value, error.problem)
+            return render(filters, start, end)
+        layout.__doc__ = render.__doc__
+        return layout
+    return decorate

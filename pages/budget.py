@@ -6,11 +6,10 @@ import dash_ag_grid as dag
 from dash import html
 
 from components.filter_bar import filter_bar
-from components.messages import input_error
 from pages import _state
 from queries.channels import channel_performance
 from queries.dimensions import dimension_options
-from queries.filters import FilterError, Filters
+from queries.filters import Filters
 
 dash.register_page(__name__, path="/budget", name="Budget", title="Pulse · Budget", order=2)
 
@@ -29,12 +28,8 @@ COLUMNS = [
 ]
 
 
-def layout(**query):
-    try:
-        filters = _state.filters_from(query, DEFAULTS)
-        start, end = filters.resolve(tz=_state.timezone())
-    except FilterError as error:
-        return input_error(error.field, error.value, error.problem)
+@_state.with_filters(DEFAULTS)
+def layout(filters: Filters, start, end):
     wh = _state.warehouse()
     table = channel_performance(wh, filters, start, end)
     table = table.sort_values(["paid", "spend"], ascending=[False, False])

@@ -8,10 +8,9 @@ from dash import dcc, html
 
 from components import formatting
 from components.filter_bar import filter_bar
-from components.messages import input_error
 from pages import _state
 from queries.dimensions import dimension_options
-from queries.filters import FilterError, Filters
+from queries.filters import Filters
 from queries.funnel import session_funnel
 
 dash.register_page(__name__, path="/funnel", name="Funnel", title="Pulse · Funnel", order=1)
@@ -21,12 +20,8 @@ STEP_LABELS = {"page_view": "Visit", "product_view": "Product view", "add_to_car
                "checkout": "Checkout", "purchase": "Purchase", "signup": "Sign-up"}
 
 
-def layout(**query):
-    try:
-        filters = _state.filters_from(query, DEFAULTS)
-        start, end = filters.resolve(tz=_state.timezone())
-    except FilterError as error:
-        return input_error(error.field, error.value, error.problem)
+@_state.with_filters(DEFAULTS)
+def layout(filters: Filters, start, end):
     wh = _state.warehouse()
     table = session_funnel(wh, filters, start, end)
     labels = [STEP_LABELS.get(step, step) for step in table["step"]]

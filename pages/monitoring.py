@@ -7,20 +7,16 @@ from dash import html
 
 from components.filter_bar import filter_bar
 from components.kpi_card import kpi_card
-from components.messages import input_error
 from pages import _state
 from queries.dimensions import dimension_options
-from queries.filters import FilterError
+from queries.filters import Filters
 from queries.kpis import kpis_with_comparison
 
 dash.register_page(__name__, path="/", name="Monitoring", title="Pulse · Monitoring", order=0)
 
 
-def layout(**query):
-    try:
-        filters = _state.filters_from(query)
-    except FilterError as error:
-        return input_error(error.field, error.value, error.problem)
+@_state.with_filters()
+def layout(filters: Filters, start, end):
     wh = _state.warehouse()
     table = kpis_with_comparison(wh, filters, tz=_state.timezone())
     spend_note = None if not (filters.device or filters.region) else "not split by device or region"

@@ -368,8 +368,8 @@ def load(warehouse: Warehouse, tables: dict[str, pa.Table], replace: bool) -> No
     of indexed rows, and it restarts the annotation ids), then bulk insert."""
     with warehouse.driver_connection() as conn:
         if replace:
-            for name in schema.TABLES:
-                conn.execute(f"DROP TABLE IF EXISTS {name}")      # names from the schema's allow-list
+            for name in schema.TABLES:  # identifiers from the schema's allow-list, never from input
+                conn.execute("DROP TABLE IF EXISTS " + name)
             conn.execute("DROP SEQUENCE IF EXISTS annotations_id_seq")
             schema.create_all(conn)
         for name in TABLES_IN_LOAD_ORDER:
@@ -378,11 +378,19 @@ def load(warehouse: Warehouse, tables: dict[str, pa.Table], replace: bool) -> No
             if name == "events":
                 conn.execute(EVENTS_SQL)
             else:
-                columns = ", ".join(tables[name].column_names)
-                verb = "INSERT OR REPLACE" if name == "channels" else "INSERT"  # over the reference channels
-                conn.execute(f"{verb} INTO {name} ({columns}) SELECT {columns} FROM {staged}")
+                conn.execute(_copy_statement(name, tables[name].column_names, staged))
             conn.unregister(staged)
         rollups.rebuild(conn)
+
+
+def _copy_statement(table: str, columns: list[str], staged: str) -> str:
+    """INSERT ... SELECT of a staged Arrow table; every identifier is checked against the schema."""
+    known = set(schema.TABLES)
+    if table not in known or staged != f"staged_{table}" or not all(c.isidentifier() for c in columns):
+        raise ValueError(f"refusing to build SQL for {table!r} / {staged!r} / {columns!r}")
+    listed = ", ".join(columns)
+    verb = "INSERT OR REPLACE" if table == "channels" else "INSERT"  # over the reference channels
+    return f"{verb} INTO {table} ({listed}) SELECT {listed} FROM {staged}"
 
 
 # --------------------------------------------------------------------------------------------- CLI

@@ -59,6 +59,14 @@ _HOURLY_CONTRIBUTION = """
     JOIN (SELECT session_id AS sid, channel, campaign, device, region FROM sessions) s ON s.sid = e.session_id
     GROUP BY ALL"""
 
+# The hourly counts of a re-keyed session's earlier events, negated, under its old attributes.
+_MOVED_AWAY = """
+    INSERT INTO hourly_delta
+    SELECT hour, old_channel, old_campaign, old_device, old_region, {negated} FROM (
+        SELECT date_trunc('hour', e.ts) AS hour, r.old_channel, r.old_campaign, r.old_device, r.old_region,
+               {counts}
+        FROM earlier_events e JOIN rekeyed r ON r.session_id = e.session_id GROUP BY ALL)"""
+
 _UPSERT_HOURLY = """
     INSERT INTO rollup_hourly
     SELECT hour, channel, campaign, device, region, {sums} FROM hourly_delta GROUP BY ALL
@@ -69,7 +77,7 @@ def _sql(template: str, source: str = "events") -> str:
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
     return template.format(
-        source=source, counts=_COUNTS,
+        source=source, counts=_COUNTS, negated=", ".join(f"-{c} AS {c}" for c in _COUNT_COLUMNS),
         sums=", ".join(f"sum({c})" for c in _COUNT_COLUMNS),
         adds=", ".join(f"{c} = rollup_hourly.{c} + excluded.{c}" for c in _COUNT_COLUMNS))
 
@@ -154,14 +162,7 @@ def _move_rekeyed_sessions(conn, new: str) -> bool:
             SELECT e.* FROM events e JOIN rekeyed r ON r.session_id = e.session_id
             WHERE e.ts BETWEEN (SELECT min(first_ts) FROM rekeyed) AND (SELECT max(last_ts) FROM rekeyed)
               AND e.event_id NOT IN (SELECT event_id FROM {source})""", new))
-        negated = ", ".join(f"-{c} AS {c}" for c in _COUNT_COLUMNS)
-        conn.execute(f"""
-            INSERT INTO hourly_delta
-            SELECT hour, old_channel, old_campaign, old_device, old_region, {negated} FROM (
-                SELECT date_trunc('hour', e.ts) AS hour, r.old_channel, r.old_campaign, r.old_device,
-                       r.old_region, {_COUNTS}
-                FROM earlier_events e JOIN rekeyed r ON r.session_id = e.session_id GROUP BY ALL)
-        """)
+        conn.execute(_sql(_MOVED_AWAY))
         conn.execute(_sql("INSERT INTO hourly_delta " + _HOURLY_CONTRIBUTION, "earlier_events"))
         conn.execute("DROP TABLE earlier_events")
     conn.execute("DROP TABLE rekeyed")

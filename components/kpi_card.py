@@ -20,12 +20,17 @@ class KpiDisplay:
 KPI_DISPLAY = {
     "sessions": KpiDisplay("Sessions", "integer"),
     "users": KpiDisplay("Users", "integer"),
+    "page_views": KpiDisplay("Page views", "integer"),
+    "bounce_rate": KpiDisplay("Bounce rate", "percent", up_is_good=False),
+    "conversion_rate": KpiDisplay("Conversion rate", "percent"),
     "orders": KpiDisplay("Orders", "integer"),
     "revenue": KpiDisplay("Revenue", "money"),
-    "conversion_rate": KpiDisplay("Conversion rate", "percent"),
     "average_order_value": KpiDisplay("Avg. order value", "money"),
+    "signups": KpiDisplay("Sign-ups", "integer"),
     "spend": KpiDisplay("Spend", "money", up_is_good=None),
     "roas": KpiDisplay("ROAS", "ratio"),
+    "cpa": KpiDisplay("CPA", "money", up_is_good=False),
+    "cac": KpiDisplay("CAC", "money", up_is_good=False),
 }
 
 

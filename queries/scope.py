@@ -80,7 +80,7 @@ def spend_cte(filters: Filters, start: datetime, end: datetime) -> tuple[str, di
     predicate, params = dimension_predicate(filters, only=("channel", "campaign"))
     sql = """
     scoped_spend AS (
-        SELECT channel, campaign, impressions, clicks, cost,
+        SELECT ts, channel, campaign, impressions, clicks, cost,
                (epoch(least(ts + INTERVAL 1 HOUR, :end)) - epoch(greatest(ts, :start))) / 3600.0 AS share
         FROM ad_spend
         WHERE ts > :spend_from AND ts < :end AND """ + predicate + """

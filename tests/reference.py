@@ -49,22 +49,46 @@ def spend(ad_spend: pd.DataFrame, start: datetime, end: datetime, **dims) -> pd.
     return rows[rows.share > 0]
 
 
-def kpis(events, ad_spend, start, end, **dims) -> dict:
+def engaged(events: pd.DataFrame) -> pd.Series:
+    """GA4's engaged session, per session: >= 2 page/product views, or any cart/checkout/purchase/signup,
+    or >= 10 s between its first and last event."""
+    session = events.session_id
+    views = events.type.isin(["page_view", "product_view"]).groupby(session).sum()
+    actions = events.type.isin(["add_to_cart", "checkout", "purchase", "signup"]).groupby(session).any()
+    duration = (events.ts.groupby(session).max() - events.ts.groupby(session).min()).dt.total_seconds()
+    return (views >= 2) | actions | (duration >= 10)
+
+
+def ratio(a, b):
+    return a / b if b else None
+
+
+def kpis(events, ad_spend, start, end, engaged_sessions: pd.Series | None = None, **dims) -> dict:
     sessions = counted_sessions(events, start, end, **dims)
-    purchases = scoped(events, start, end, **dims).query("type == 'purchase'")
+    in_scope = scoped(events, start, end, **dims)
+    purchases = in_scope.query("type == 'purchase'")
     orders = purchases.order_id.nunique()
     revenue = float(purchases.revenue.sum())
     rows = spend(ad_spend, start, end, **dims)
     total_spend = float((rows.cost * rows.share).sum()) if not (dims.get("device") or dims.get("region")) else None
+    engaged_sessions = engaged(events) if engaged_sessions is None else engaged_sessions
+    all_purchases = events[events.type == "purchase"]
+    first_order = all_purchases.groupby("user_id").ts.min()
+    new_customers = purchases[purchases.ts == purchases.user_id.map(first_order)].user_id.nunique()
     return {
         "sessions": len(sessions),
         "users": sessions.user_id.nunique(),
+        "page_views": int((in_scope.type == "page_view").sum()),
+        "bounce_rate": 1 - engaged_sessions.reindex(sessions.index).mean() if len(sessions) else None,
+        "conversion_rate": sessions.purchased.mean() if len(sessions) else None,
         "orders": orders,
         "revenue": revenue,
-        "conversion_rate": sessions.purchased.mean() if len(sessions) else None,
-        "average_order_value": revenue / orders if orders else None,
+        "average_order_value": ratio(revenue, orders),
+        "signups": int((in_scope.type == "signup").sum()),
         "spend": total_spend,
-        "roas": revenue / total_spend if total_spend else None,
+        "roas": ratio(revenue, total_spend),
+        "cpa": ratio(total_spend, orders) if total_spend is not None else None,
+        "cac": ratio(total_spend, new_customers) if total_spend is not None else None,
     }
 
 
@@ -116,3 +140,33 @@ def derived_tables(events: pd.DataFrame) -> dict[str, pd.DataFrame]:
     hourly = tagged.groupby(["hour", "channel", "campaign", "device", "region"]).agg(
         events=("event_id", "count"), **{c: (c, "sum") for c in [*COUNTED, "orders", "revenue"]}).reset_index()
     return {"orders": orders, "customers": customers, "sessions": sessions, "rollup_hourly": hourly}
+
+
+def timeseries_totals(events, ad_spend, start, end, width: timedelta, offset: timedelta, **dims) -> pd.DataFrame:
+    """Per bucket (all channels): sessions, users, page_views, orders, revenue, spend, by plain bucketing."""
+    def bucket(ts):
+        origin = pd.Timestamp("2000-01-03")
+        return origin + ((ts + offset - origin) // width) * width - offset
+
+    sessions = counted_sessions(events, start, end, **dims)
+    sessions = sessions.assign(bucket=bucket(sessions.first_ts.clip(lower=start)))
+    in_scope = scoped(events, start, end, **dims).assign(bucket=lambda f: bucket(f.ts))
+    rows = spend(ad_spend, start, end, **dims)
+    pieces = []  # spread each hour's in-range cost evenly over the buckets it covers
+    for r in rows.itertuples():
+        t, hi = max(r.ts, pd.Timestamp(start)), min(r.ts + timedelta(hours=1), pd.Timestamp(end))
+        while t < hi:
+            b = bucket(pd.Series([t]))[0]
+            upto = min(hi, b + width)
+            pieces.append((b, r.cost * (upto - t) / timedelta(hours=1)))
+            t = upto
+    cost = pd.DataFrame(pieces, columns=["bucket", "spend"]).groupby("bucket").spend.sum()
+    table = pd.DataFrame({
+        "sessions": sessions.groupby("bucket").size(),
+        "users": sessions.groupby("bucket").user_id.nunique(),
+        "page_views": in_scope[in_scope.type == "page_view"].groupby("bucket").size(),
+        "orders": in_scope[in_scope.type == "purchase"].groupby("bucket").order_id.nunique(),
+        "revenue": in_scope[in_scope.type == "purchase"].groupby("bucket").revenue.sum(),
+        "spend": cost,
+    }).fillna(0)
+    return table

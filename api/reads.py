@@ -10,6 +10,7 @@ from api import blueprint
 from data.warehouse import current
 from queries.filters import FilterError, Filters
 from queries.kpis import kpis_with_comparison
+from queries.timeseries import STEPS, timeseries as kpi_timeseries
 
 
 @blueprint.errorhandler(FilterError)
@@ -37,3 +38,20 @@ def kpis():
 def _number(value):
     """JSON has no NaN: an undefined ratio is null."""
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+@blueprint.get("/timeseries")
+def timeseries():
+    """The trend charts' data: KPIs per bucket and channel (channel "(all)": the totals). `step` is
+    5min, hour or day (default: by the range's length, as the page)."""
+    filters = Filters.from_query(request.query_string.decode())
+    step = request.args.get("step") or None
+    if step is not None and step not in STEPS:
+        raise FilterError("step", step, f"must be one of {', '.join(STEPS)}")
+    tz = current_app.config.get("PULSE_TIMEZONE", "UTC")
+    start, end = filters.resolve(datetime.now(timezone.utc), tz)
+    table = kpi_timeseries(current(), filters, start, end, step=step, tz=tz)
+    table["bucket"] = table["bucket"].map(lambda t: t.isoformat() + "Z")
+    rows = [{k: _number(v) if isinstance(v, float) else v for k, v in row.items()}
+            for row in table.to_dict("records")]
+    return jsonify({"from": start.isoformat() + "Z", "to": end.isoformat() + "Z", "rows": rows})

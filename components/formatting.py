@@ -39,3 +39,16 @@ def change(value) -> str:
 
 
 FORMATTERS = {"integer": integer, "money": money, "percent": percent, "ratio": ratio}
+
+
+def duration(delta) -> str:
+    """A time span as a person says it: 45 s, 12 min, 3 h 5 min, 2 days."""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        hours, minutes = divmod(seconds // 60, 60)
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{seconds // 86400} days"

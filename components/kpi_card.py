@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import dcc, html
 
 from components import formatting
 
@@ -34,7 +34,8 @@ KPI_DISPLAY = {
 }
 
 
-def kpi_card(kpi: str, value, change=None, note: str | None = None) -> dbc.Card:
+def kpi_card(kpi: str, value, change=None, note: str | None = None, spark=None) -> dbc.Card:
+    """`spark`: a small figure of the KPI over the range (components.charts.sparkline), or None."""
     display = KPI_DISPLAY[kpi]
     text = formatting.FORMATTERS[display.format](value)
     body = [
@@ -45,6 +46,9 @@ def kpi_card(kpi: str, value, change=None, note: str | None = None) -> dbc.Card:
     ]
     if note:
         body.append(html.Div(note, className="kpi-note small text-body-secondary"))
+    if spark is not None:
+        body.append(dcc.Graph(figure=spark, config={"staticPlot": True}, className="kpi-spark",
+                              id={"type": "kpi-spark", "kpi": kpi}, style={"height": "36px"}))
     return dbc.Card(dbc.CardBody(body), className="kpi-card h-100", id={"type": "kpi-card", "kpi": kpi})
 
 

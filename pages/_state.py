@@ -25,9 +25,9 @@ def with_filters(defaults: Filters | None = None):
             try:
                 filters = Filters.from_query(query, defaults)
                 start, end = filters.resolve(tz=timezone())
-            except FilterError as error:
+                return render(filters, start, end)
+            except FilterError as error:  # from the URL, or from a view's own parameters
                 return input_error(error.field, error.value, error.problem)
-            return render(filters, start, end)
         layout.__doc__ = render.__doc__
         return layout
     return decorate

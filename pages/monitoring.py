@@ -1,32 +1,171 @@
-"""Monitoring: are we on track right now? Headline KPIs against the comparison period."""
+"""Monitoring: are we on track right now, and if not, where is it breaking?
+
+KPI tiles against the comparison period with sparklines, trends by channel with the comparison period
+overlaid and annotations shaded, channel mix, top campaigns; refreshed in place every `refresh` seconds.
+Clicking a channel in a chart filters the view by it.
+"""
 from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import html
+import pandas as pd
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
+from components import charts, formatting
 from components.filter_bar import filter_bar
+from components.grid import grid, number_column, text_column
 from components.kpi_card import kpi_card
 from pages import _state
+from queries.annotations import annotations_between
+from queries.channels import campaign_performance, channel_list, channel_performance
 from queries.dimensions import dimension_options
-from queries.filters import Filters
-from queries.kpis import kpis_with_comparison
+from queries.filters import FilterError, Filters
+from queries.health import newest_event
+from queries.kpis import KPI_COLUMNS, kpis_with_comparison
+from queries.timeseries import TOTAL, timeseries
 
 dash.register_page(__name__, path="/", name="Monitoring", title="Pulse · Monitoring", order=0)
+
+REFRESH_OPTIONS = (("Off", "off"), ("5 s", "5"), ("10 s", "10"), ("30 s", "30"), ("1 min", "60"), ("5 min", "300"))
+STALE_AFTER = timedelta(minutes=10)  # no event for this long: tracking may be broken
+CAMPAIGN_COLUMNS = [
+    text_column("campaign", "Campaign", pinned="left"), text_column("label", "Channel"),
+    number_column("sessions", "Sessions", "integer"), number_column("orders", "Orders", "integer"),
+    number_column("revenue", "Revenue", "money"), number_column("spend", "Spend", "money"),
+    number_column("roas", "ROAS", "ratio"), number_column("cpa", "CPA", "money"),
+]
+
+
+def refresh_seconds(filters: Filters) -> int | None:
+    value = filters.extra.get("refresh", "off")
+    allowed = [v for _, v in REFRESH_OPTIONS]
+    if value not in allowed:
+        raise FilterError("refresh", value, f"must be one of {', '.join(allowed)} (seconds, or off)")
+    return None if value == "off" else int(value)
 
 
 @_state.with_filters()
 def layout(filters: Filters, start, end):
+    refresh = refresh_seconds(filters)
     wh = _state.warehouse()
-    table = kpis_with_comparison(wh, filters, tz=_state.timezone())
-    spend_note = None if not (filters.device or filters.region) else "not split by device or region"
-    tiles = [
-        dbc.Col(kpi_card(row.kpi, row.current, row.change, spend_note if row.kpi in ("spend", "roas") else None),
-                xl=3, md=4, sm=6, className="mb-3")
-        for row in table.itertuples()
-    ]
+    refresh_menu = dcc.Dropdown([{"label": label, "value": value} for label, value in REFRESH_OPTIONS],
+                                filters.extra.get("refresh", "off"), id="filter-refresh", clearable=False,
+                                style={"width": "7rem"})
     return html.Div([
-        html.H1("Monitoring", className="h3"),
+        dbc.Row([
+            dbc.Col(html.H1("Monitoring", className="h3 mb-0")),
+            dbc.Col(html.Small(id="updated-ago", className="text-body-secondary"), width="auto",
+                    className="align-self-center"),
+            dbc.Col([html.Small("Refresh ", className="text-body-secondary"), refresh_menu], width="auto",
+                    className="d-flex align-items-center gap-1"),
+        ], className="mb-2"),
         filter_bar(filters, dimension_options(wh)),
-        dbc.Row(tiles, id="kpi-row"),
+        dcc.Interval(id="refresh-timer", interval=(refresh or 3600) * 1000, disabled=refresh is None),
+        dcc.Interval(id="clock", interval=1000),
+        dcc.Store(id="rendered-at", data=time.time() * 1000),
+        html.Div(body(filters), id="monitoring-body"),
     ])
+
+
+def body(filters: Filters) -> list:
+    """Everything that refreshes: freshness, tiles, charts and the campaign table."""
+    wh, tz = _state.warehouse(), _state.timezone()
+    now = datetime.now(timezone.utc)
+    start, end = filters.resolve(now, tz)
+    table = kpis_with_comparison(wh, filters, now=now, tz=tz)
+    series = timeseries(wh, filters, start, end, tz=tz)
+    totals = series[series.channel == TOTAL]
+    period = filters.comparison(now, tz)
+    previous = None
+    if period:
+        earlier = timeseries(wh, filters, *period, tz=tz)
+        previous = earlier[earlier.channel == TOTAL].assign(bucket=lambda f: f.bucket + (start - period[0]))
+    labels = dict(zip(*channel_list(wh)[["name", "label"]].T.values))
+    notes = annotations_between(wh, start, end)
+    spend_note = "not split by device or region" if (filters.device or filters.region) else None
+    tiles = [dbc.Col(kpi_card(row.kpi, row.current, row.change,
+                              spend_note if row.kpi in ("spend", "roas", "cpa", "cac") else None,
+                              charts.sparkline(totals[row.kpi], charts.local(totals.bucket, tz))),
+                     xxl=2, xl=3, md=4, sm=6, className="mb-3")
+             for row in table.itertuples()]
+    mix = channel_performance(wh, filters, start, end)
+    return [
+        _freshness(newest_event(wh), now),
+        dbc.Row(tiles, id="kpi-row", className="g-2"),
+        dbc.Row([
+            dbc.Col(dcc.Graph(id="chart-revenue", figure=charts.trend(
+                series, previous, "revenue", "Revenue by channel", labels, tz, True, notes)), lg=6),
+            dbc.Col(dcc.Graph(id="chart-sessions", figure=charts.trend(
+                series, previous, "sessions", "Sessions by channel", labels, tz, True, notes)), lg=6),
+        ]),
+        dbc.Row([
+            dbc.Col(dcc.Graph(id="chart-conversion", figure=charts.trend(
+                totals.assign(channel="all"), previous, "conversion_rate", "Conversion rate",
+                {"all": "All channels"}, tz, False, notes)), lg=6),
+            dbc.Col(dcc.Graph(id="chart-mix", figure=charts.channel_mix(mix, "revenue", "Revenue by channel")), lg=6),
+        ]),
+        html.H2("Top campaigns", className="h5 mt-2"),
+        grid("campaign-grid", campaign_performance(wh, filters, start, end).head(25), CAMPAIGN_COLUMNS),
+    ]
+
+
+def _freshness(newest: datetime | None, now: datetime) -> html.Div:
+    tz = _state.timezone()
+    if newest is None:
+        return dbc.Alert("No events yet.", color="info", id="stale-banner")
+    shown = pd.Timestamp(newest).tz_localize("UTC").tz_convert(tz)
+    as_of = html.Small(f"Data as of {shown:%Y-%m-%d %H:%M:%S} ({tz})", id="data-as-of",
+                       className="text-body-secondary")
+    silent = now.replace(tzinfo=None) - newest
+    if silent <= STALE_AFTER:
+        return html.Div(as_of, className="mb-2")
+    return html.Div([dbc.Alert(
+        f"No event has arrived for {formatting.duration(silent)}: is tracking broken?",
+        color="danger", id="stale-banner", className="mb-1"), as_of], className="mb-2")
+
+
+@callback(Output("monitoring-body", "children"), Output("rendered-at", "data"),
+          Input("refresh-timer", "n_intervals"), State("url", "search"), prevent_initial_call=True)
+def refresh(_, search):
+    """Recompute the view in place: same components, new numbers (no spinner over the page)."""
+    try:
+        filters = Filters.from_query(search or "")
+    except FilterError:
+        return no_update, no_update
+    return body(filters), time.time() * 1000
+
+
+@callback(Output("url", "search", allow_duplicate=True), Input("filter-refresh", "value"),
+          State("url", "search"), prevent_initial_call=True)
+def write_refresh_to_url(value, search):
+    filters = Filters.from_query(search or "")
+    if filters.extra.get("refresh", "off") == value:
+        return no_update
+    extra = {**filters.extra, "refresh": value}
+    return "?" + filters.with_changes(extra=extra).to_query()
+
+
+@callback(Output("url", "search", allow_duplicate=True),
+          Input("chart-revenue", "clickData"), Input("chart-sessions", "clickData"), Input("chart-mix", "clickData"),
+          State("url", "search"), prevent_initial_call=True)
+def cross_filter(revenue_click, sessions_click, mix_click, search):
+    """Clicking a channel in a chart filters the view by that channel."""
+    click = dash.ctx.triggered[0]["value"] if dash.ctx.triggered else None
+    points = (click or {}).get("points") or []
+    channel = points[0].get("customdata") if points else None
+    if not isinstance(channel, str):
+        return no_update
+    filters = Filters.from_query(search or "")
+    return "?" + filters.with_changes(channel=(channel,)).to_query()
+
+
+clientside_callback(
+    """function (_, renderedAt) {
+        if (!renderedAt) { return ""; }
+        const seconds = Math.max(0, Math.round((Date.now() - renderedAt) / 1000));
+        return "Updated " + (seconds < 60 ? seconds + " s" : Math.round(seconds / 60) + " min") + " ago";
+    }""",
+    Output("updated-ago", "children"), Input("clock", "n_intervals"), State("rendered-at", "data"))

@@ -95,3 +95,46 @@ def test_a_bad_url_parameter_names_the_field(start_pulse):
     duo = start_pulse("/?from=yesterday-ish")
     duo.wait_for_contains_text(".input-error", "from='yesterday-ish'", timeout=20)
     assert duo.get_logs() == []
+
+
+def test_monitoring_charts_and_campaigns_show_the_range(start_pulse, raw):
+    duo = start_pulse("/?" + WEEK_QUERY)
+    for chart in ("#chart-revenue", "#chart-sessions", "#chart-conversion", "#chart-mix"):
+        duo.wait_for_element(chart + " .main-svg", timeout=20)
+    duo.wait_for_element("#campaign-grid .ag-row", timeout=20)
+    chosen = reference.scoped(raw["events"], *WEEK)
+    best = chosen[chosen.type == "purchase"].groupby("session_campaign").revenue.sum().idxmax()
+    first_row = duo.find_element("#campaign-grid .ag-row[row-index='0']").text
+    assert best in first_row  # sorted by revenue, the top campaign first
+    expected = reference.kpis(raw["events"], raw["ad_spend"], *WEEK)
+    assert text_of(duo, kpi_selector("bounce_rate")) == formatting.percent(expected["bounce_rate"])
+    assert text_of(duo, kpi_selector("cac")) == formatting.money(expected["cac"])
+    assert duo.get_logs() == []
+
+
+def test_auto_refresh_picks_up_new_events_without_a_reload(dash_duo, tmp_path):
+    from datetime import datetime, timezone
+    import pandas as pd
+    from app import create_app
+    from data.warehouse import Warehouse
+    from data.writer import make_writer
+
+    warehouse = Warehouse(f"duckdb:///{tmp_path / 'pulse.duckdb'}")  # its own: this test writes
+    dash_duo.start_server(create_app(warehouse, data_dir=tmp_path))
+    duo = dash_duo
+    duo.wait_for_page(url=duo.server_url + "/?from=now-5m&to=now%2B5m&compare=none&refresh=5", timeout=20)
+    duo.wait_for_text_to_equal(kpi_selector("sessions"), "0", timeout=20)
+    marker = duo.find_element("#navbar")  # the same element must survive: no page reload
+    now = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None)).as_unit("us")
+    rows = pd.DataFrame([{"event_id": f"refresh-{i}", "ts": now, "type": "page_view", "user_id": f"ru{i}",
+                          "session_id": f"refresh-s{i}", "channel": "email", "campaign": "(none)",
+                          "device": "desktop", "region": "DE", "page": "/", "revenue": None,
+                          "order_id": None, "experiment": None, "variant": None} for i in range(3)])
+    rows["revenue"] = rows["revenue"].astype(float)
+    writer = make_writer(warehouse)
+    writer.write("events", rows)
+    writer.stop()
+    duo.wait_for_text_to_equal(kpi_selector("sessions"), "3", timeout=20)
+    assert marker.is_displayed()  # would raise StaleElementReferenceException after a reload
+    assert duo.get_logs() == []
+    warehouse.dispose()

@@ -33,8 +33,12 @@ def filter_bar(filters: Filters, options: dict[str, list[dict]], comparison: boo
     current = range_value(filters.start, filters.end)
     if current not in {r["value"] for r in ranges}:
         ranges.append({"label": f"{filters.start} → {filters.end}", "value": current})
+    dates = _absolute_dates(filters)
     controls = [
         _control("Time range", dcc.Dropdown(ranges, current, id="filter-range", clearable=False)),
+        _control("Or dates", dcc.DatePickerRange(id="filter-dates", start_date=dates[0], end_date=dates[1],
+                                                 display_format="YYYY-MM-DD", minimum_nights=0,
+                                                 clearable=True), wide=True),
         _control("Compare with", dcc.Dropdown([{"label": l, "value": v} for l, v in COMPARE_OPTIONS],
                                               filters.compare, id="filter-compare", clearable=False),
                  hidden=not comparison),
@@ -46,8 +50,30 @@ def filter_bar(filters: Filters, options: dict[str, list[dict]], comparison: boo
     return dbc.Row(controls, className="filter-bar g-2 mb-3", id="filter-bar")
 
 
-def _control(label: str, control, hidden: bool = False) -> dbc.Col:
-    return dbc.Col([html.Label(label, className="small text-body-secondary mb-0"), control], md=2, sm=4, xs=6,
+def _absolute_dates(filters: Filters) -> tuple[str | None, str | None]:
+    """The date picker shows a range given as whole dates (from=2026-11-01&to=2026-11-07), else nothing."""
+    if all(len(v) == 10 and v[4] == "-" for v in (filters.start, filters.end)):
+        return filters.start, filters.end
+    return None, None
+
+
+@callback(Output("url", "search", allow_duplicate=True), Input("filter-dates", "start_date"),
+          Input("filter-dates", "end_date"), State("url", "search"), prevent_initial_call=True)
+def write_dates_to_url(start_date, end_date, search):
+    """Both dates picked: an absolute range of whole days (the end date included)."""
+    if not (start_date and end_date):
+        return no_update
+    try:
+        filters = Filters.from_query(search or "")
+    except FilterError:
+        filters = Filters()
+    new = filters.with_changes(start=start_date[:10], end=end_date[:10])
+    return no_update if new == filters else "?" + new.to_query()
+
+
+def _control(label: str, control, hidden: bool = False, wide: bool = False) -> dbc.Col:
+    return dbc.Col([html.Label(label, className="small text-body-secondary mb-0"), control],
+                   lg="auto" if wide else True, sm=6 if wide else 4, xs=12 if wide else 6,
                    className="d-none" if hidden else None)
 
 

@@ -13,13 +13,14 @@ import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from flask import current_app
 
 from components import charts, formatting
 from components.filter_bar import filter_bar
 from components.grid import grid, number_column, text_column
 from components.kpi_card import kpi_card
 from pages import _state
-from queries.annotations import annotations_between
+from queries.annotations import KINDS, MAX_TEXT, annotations_between, insert_annotation
 from queries.channels import campaign_performance, channel_list, channel_performance
 from queries.dimensions import dimension_options
 from queries.filters import FilterError, Filters
@@ -67,6 +68,7 @@ def layout(filters: Filters, start, end):
         dcc.Interval(id="clock", interval=1000),
         dcc.Store(id="rendered-at", data=time.time() * 1000),
         html.Div(body(filters), id="monitoring-body"),
+        _annotation_form(),  # outside the refreshed body, so a refresh never clears what is being typed
     ])
 
 
@@ -110,6 +112,38 @@ def body(filters: Filters) -> list:
         html.H2("Top campaigns", className="h5 mt-2"),
         grid("campaign-grid", campaign_performance(wh, filters, start, end).head(25), CAMPAIGN_COLUMNS),
     ]
+
+
+def _annotation_form() -> html.Details:
+    kinds = [{"label": k.capitalize(), "value": k} for k in KINDS if k != "alert"]
+    return html.Details([
+        html.Summary("Add an annotation", className="small"),
+        dbc.Row([
+            dbc.Col(dcc.Input(id="annotation-ts", type="datetime-local", className="form-control"), md=3),
+            dbc.Col(dcc.Dropdown(kinds, "incident", id="annotation-kind", clearable=False), md=2),
+            dbc.Col(dcc.Input(id="annotation-text", placeholder="What happened", maxLength=MAX_TEXT,
+                              className="form-control"), md=5),
+            dbc.Col(dbc.Button("Add", id="annotation-add", size="sm"), md=1),
+        ], className="g-2 my-2"),
+        html.Div(id="annotation-message", className="small"),
+    ], className="mb-2")
+
+
+@callback(Output("annotation-message", "children"), Output("monitoring-body", "children", allow_duplicate=True),
+          Input("annotation-add", "n_clicks"), State("annotation-ts", "value"), State("annotation-kind", "value"),
+          State("annotation-text", "value"), State("url", "search"), prevent_initial_call=True)
+def add_annotation(_, when, kind, text, search):
+    """Store the annotation (time in the display time zone) and redraw the charts with it."""
+    try:
+        moment = pd.Timestamp(when).tz_localize(_state.timezone()).tz_convert("UTC").tz_localize(None)
+    except (TypeError, ValueError):
+        return dbc.Alert(f"time={when!r}: pick a date and time", color="warning"), no_update
+    writer = current_app.extensions["pulse.writer"]
+    try:
+        writer.call(lambda conn: insert_annotation(conn, moment.to_pydatetime(), kind, text or ""))
+    except ValueError as error:
+        return dbc.Alert(str(error), color="warning"), no_update
+    return dbc.Alert(f"Added: {kind} at {when}", color="success", duration=4000), body(Filters.from_query(search or ""))
 
 
 def _freshness(newest: datetime | None, now: datetime) -> html.Div:

@@ -104,6 +104,72 @@ TABLES = {
             channel  VARCHAR,
             source   VARCHAR NOT NULL DEFAULT 'user'
         )""",
+    # ---- alerting: rules edited in the app, their evaluation state, history and webhook deliveries ----
+    "alert_rules": """
+        CREATE TABLE IF NOT EXISTS alert_rules (
+            id               BIGINT PRIMARY KEY DEFAULT nextval('alert_rules_id_seq'),
+            name             VARCHAR NOT NULL,
+            kpi              VARCHAR NOT NULL,
+            kind             VARCHAR NOT NULL,
+            filters          VARCHAR NOT NULL DEFAULT '',
+            window_minutes   INTEGER NOT NULL,
+            operator         VARCHAR NOT NULL,
+            value            DOUBLE NOT NULL,
+            weeks            INTEGER NOT NULL,
+            method           VARCHAR NOT NULL,
+            direction        VARCHAR NOT NULL,
+            tolerance        DOUBLE NOT NULL,
+            pending_minutes  INTEGER NOT NULL,
+            enabled          BOOLEAN NOT NULL,
+            created          TIMESTAMP NOT NULL,
+            updated          TIMESTAMP NOT NULL
+        )""",
+    "alert_states": """
+        CREATE TABLE IF NOT EXISTS alert_states (
+            rule_id         BIGINT PRIMARY KEY,
+            rule_name       VARCHAR NOT NULL,
+            state           VARCHAR NOT NULL,
+            since           TIMESTAMP,
+            last_evaluated  TIMESTAMP NOT NULL,
+            observed        DOUBLE,
+            expected        DOUBLE,
+            message         VARCHAR NOT NULL,
+            event_id        BIGINT,
+            annotation_id   BIGINT
+        )""",
+    "alert_events": """
+        CREATE TABLE IF NOT EXISTS alert_events (
+            id          BIGINT PRIMARY KEY DEFAULT nextval('alert_events_id_seq'),
+            rule_id     BIGINT NOT NULL,
+            rule_name   VARCHAR NOT NULL,
+            kpi         VARCHAR NOT NULL,
+            status      VARCHAR NOT NULL,
+            ts          TIMESTAMP NOT NULL,
+            started_at  TIMESTAMP NOT NULL,
+            ended_at    TIMESTAMP,
+            observed    DOUBLE,
+            expected    DOUBLE,
+            message     VARCHAR NOT NULL,
+            rule        VARCHAR NOT NULL
+        )""",
+    "webhooks": """
+        CREATE TABLE IF NOT EXISTS webhooks (
+            id       BIGINT PRIMARY KEY DEFAULT nextval('webhooks_id_seq'),
+            url      VARCHAR NOT NULL,
+            enabled  BOOLEAN NOT NULL,
+            created  TIMESTAMP NOT NULL
+        )""",
+    "webhook_deliveries": """
+        CREATE TABLE IF NOT EXISTS webhook_deliveries (
+            id        BIGINT PRIMARY KEY DEFAULT nextval('webhook_deliveries_id_seq'),
+            event_id  BIGINT NOT NULL,
+            url       VARCHAR NOT NULL,
+            attempt   INTEGER NOT NULL,
+            status    INTEGER,
+            ok        BOOLEAN NOT NULL,
+            ts        TIMESTAMP NOT NULL,
+            error     VARCHAR
+        )""",
     # ---- derived tables, kept current by data/rollups.py inside every write transaction ----
     # One row per order: the first purchase event carrying its order_id.
     "orders": """
@@ -201,7 +267,11 @@ TABLES = {
         )""",
 }
 
-SEQUENCES = ("CREATE SEQUENCE IF NOT EXISTS annotations_id_seq START 1",)
+SEQUENCES = ("CREATE SEQUENCE IF NOT EXISTS annotations_id_seq START 1",
+             "CREATE SEQUENCE IF NOT EXISTS alert_rules_id_seq START 1",
+             "CREATE SEQUENCE IF NOT EXISTS alert_events_id_seq START 1",
+             "CREATE SEQUENCE IF NOT EXISTS webhooks_id_seq START 1",
+             "CREATE SEQUENCE IF NOT EXISTS webhook_deliveries_id_seq START 1")
 
 
 def create_all(conn) -> None:

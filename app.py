@@ -47,13 +47,14 @@ def create_app(warehouse: Warehouse, timezone: str = "UTC", data_dir: str | Path
     app.server.config["PULSE_TIMEZONE"] = timezone
 
     from api import blueprint
+    from components.alert_banner import alert_banner
     from components.navbar import navbar
 
     app.server.register_blueprint(blueprint)
     app.layout = html.Div([
         dcc.Location(id="url", refresh="callback-nav"),
         navbar(),
-        dbc.Container(dash.page_container, fluid=True, id="page"),
+        dbc.Container([alert_banner(), dash.page_container], fluid=True, id="page"),
     ])
     return app
 
@@ -146,6 +147,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_demo:
         ensure_demo_data(warehouse, args.demo_days, args.demo_scale, args.demo_seed)
     app = create_app(warehouse, timezone=args.timezone, data_dir=args.data_dir)
+    from api.alerting import seed_demo_rules, start_alerting
+
+    if not args.no_demo:
+        app.server.extensions["pulse.writer"].call(seed_demo_rules)  # only into a warehouse that never had rules
+    start_alerting(app)
     generated_key = app.server.extensions["pulse.keys"].ensure_one()
     if generated_key:
         print(f"No ingest API key was configured; created one (also saved in the data directory):\n"

@@ -13,6 +13,8 @@ CHANNEL_COLOURS = {
     "email": "#f58518", "paid_search": "#e45756", "paid_social": "#d67195", "display": "#9d755d",
     "affiliate": "#72b7b2", "video": "#b279a2", "unassigned": "#bab0ac",
 }
+AXIS_FORMATS = {"conversion_rate": {"tickformat": ".1%"}, "bounce_rate": {"tickformat": ".0%"},
+                "revenue": {"tickprefix": "$"}, "spend": {"tickprefix": "$"}}
 ANNOTATION_COLOURS = {"holiday": "rgba(84,162,75,0.12)", "campaign": "rgba(76,120,168,0.12)",
                       "incident": "rgba(228,87,86,0.18)", "alert": "rgba(245,133,24,0.18)"}
 
@@ -53,6 +55,7 @@ def trend(series: pd.DataFrame, previous: pd.DataFrame | None, metric: str, titl
     figure.update_layout(template=TEMPLATE, title=dict(text=title, font_size=14), height=300,
                          margin=dict(l=40, r=10, t=40, b=30), legend=dict(orientation="h", y=-0.2),
                          hovermode="x unified")
+    figure.update_yaxes(**AXIS_FORMATS.get(metric, {}))
     return figure
 
 

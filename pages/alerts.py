@@ -1,6 +1,8 @@
 """Alerts: the rules that watch the KPIs, what is firing now, what fired before, and where it is sent."""
 from __future__ import annotations
 
+import json
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
@@ -17,7 +19,8 @@ from queries.filters import Filters
 dash.register_page(__name__, path="/alerts", name="Alerts", title="Pulse · Alerts", order=3)
 
 RULE_COLUMNS = [
-    text_column("id", "Id", maxWidth=70), text_column("name", "Rule"), text_column("kpi", "KPI"),
+    text_column("id", "Id", maxWidth=70), text_column("name", "Rule"), text_column("enabled", "On", maxWidth=80),
+    text_column("kpi", "KPI"),
     text_column("condition", "Condition"), text_column("filters", "Filters"),
     number_column("pending_minutes", "Pending (min)", "integer"), text_column("state", "State"),
 ]
@@ -32,6 +35,10 @@ def layout(filters: Filters, start, end):
     kpis = [{"label": KPI_DISPLAY[k].label, "value": k} for k in KPI_DISPLAY]
     return html.Div([
         html.H1("Alerts", className="h3"),
+        html.Div([dbc.Button("Enable / disable", id="rule-toggle", size="sm", color="secondary", className="me-2"),
+                  dbc.Button("Delete", id="rule-delete", size="sm", color="danger"),
+                  html.Small(" the rule selected in the table", className="text-body-secondary")],
+                 className="mb-2"),
         html.Div(id="alerts-tables", children=tables()),
         html.H2("New rule", className="h5 mt-3"),
         dbc.Row([
@@ -76,7 +83,7 @@ def tables() -> list:
         history["ts"] = history["ts"].astype(str)
     return [
         html.H2("Rules", className="h5"),
-        grid("rule-grid", rules, RULE_COLUMNS),
+        grid("rule-grid", rules, RULE_COLUMNS, grid_options={"rowSelection": {"mode": "singleRow"}}),
         html.H2("History", className="h5 mt-3"),
         grid("alert-history", history, HISTORY_COLUMNS),
     ]
@@ -125,3 +132,28 @@ def add_webhook(_, url):
         return dbc.Alert(f"url={url!r}: {problem}", color="warning"), no_update
     current_app.extensions["pulse.writer"].call(lambda conn: q.insert_webhook(conn, url.strip()))
     return dbc.Alert("Webhook added", color="success", duration=4000), webhook_list()
+
+
+@callback(Output("rule-message", "children", allow_duplicate=True),
+          Output("alerts-tables", "children", allow_duplicate=True),
+          Input("rule-toggle", "n_clicks"), Input("rule-delete", "n_clicks"), State("rule-grid", "selectedRows"),
+          prevent_initial_call=True)
+def change_rule(_, __, selected):
+    """Enable/disable or delete the rule selected in the grid (its history stays)."""
+    if not (dash.ctx.triggered and dash.ctx.triggered[0]["value"]):  # rendered, not clicked
+        return no_update, no_update
+    if not selected:
+        return dbc.Alert("Select a rule in the table first", color="warning", duration=4000), no_update
+    rule_id = int(selected[0]["id"])
+    writer = current_app.extensions["pulse.writer"]
+    if dash.ctx.triggered_id == "rule-delete":
+        writer.call(lambda conn: q.delete_rule(conn, rule_id))
+        return dbc.Alert(f"Rule {rule_id} deleted", color="success", duration=4000), tables()
+    stored = q.rule(_state.warehouse(), rule_id)
+    if stored.empty:
+        return dbc.Alert(f"Rule {rule_id} no longer exists", color="warning"), tables()
+    row = json.loads(stored.iloc[[0]].to_json(orient="records"))[0]  # plain Python values
+    rule = validate_rule({k: row[k] for k in q.RULE_FIELDS} | {"enabled": not bool(row["enabled"])})
+    writer.call(lambda conn: q.update_rule(conn, rule_id, rule.model_dump()))
+    state = "enabled" if rule.enabled else "disabled"
+    return dbc.Alert(f"Rule {rule_id} {state}", color="success", duration=4000), tables()

@@ -89,6 +89,18 @@ def test_a_rule_made_in_the_ui_fires_shows_the_banner_and_reaches_the_webhook(da
     until(lambda: any(p["status"] == "firing" for p in received), timeout=30)
     firing = next(p for p in received if p["status"] == "firing")
     assert firing["rule"]["name"] == "Email traffic spike" and firing["observed"] == 3
+
+    # Disable the rule from the page: the alert resolves and the banner goes; then delete it.
+    duo.wait_for_page(url=duo.server_url + "/alerts", timeout=20)
+    duo.wait_for_contains_text("#rule-grid", "Email traffic spike", timeout=20)
+    duo.find_element("#rule-grid .ag-row[row-index='0'] .ag-cell").click()  # a real click selects the row
+    click(duo, "#rule-toggle")
+    duo.wait_for_contains_text("#rule-message", "disabled", timeout=20)
+    until(lambda: any(p["status"] == "resolved" for p in received), timeout=30)
+    duo.find_element("#rule-grid .ag-row[row-index='0'] .ag-cell").click()
+    click(duo, "#rule-delete")
+    duo.wait_for_contains_text("#rule-message", "deleted", timeout=20)
+    until(lambda: "Email traffic spike" not in duo.find_element("#rule-grid").text, timeout=20)
     assert duo.get_logs() == []
     evaluator.stop()
     http.shutdown()

@@ -3,6 +3,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 from dash.testing.wait import until
+from selenium.webdriver.common.action_chains import ActionChains
 
 from components import formatting
 from queries.funnel import PURCHASE_FUNNEL
@@ -138,3 +139,19 @@ def test_auto_refresh_picks_up_new_events_without_a_reload(dash_duo, tmp_path):
     assert marker.is_displayed()  # would raise StaleElementReferenceException after a reload
     assert duo.get_logs() == []
     warehouse.dispose()
+
+
+def test_clicking_a_channel_in_a_chart_filters_by_it(start_pulse, raw):
+    duo = start_pulse("/?" + WEEK_QUERY)
+    duo.wait_for_element("#chart-mix .bars .point path", timeout=20)
+    chosen = reference.scoped(raw["events"], *WEEK)
+    top = chosen[chosen.type == "purchase"].groupby("session_channel").revenue.sum().idxmax()
+    bars = duo.find_elements("#chart-mix .bars .point path")
+    # Bars are sorted by revenue, the largest last (drawn at the top). Plotly hit-tests clicks on its drag
+    # layer above the bars, so click at the bar's position rather than on the element itself.
+    duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", bars[-1])
+    ActionChains(duo.driver).move_to_element(bars[-1]).click().perform()
+    until(lambda: f"channel={top}" in duo.driver.current_url, timeout=10)
+    expected = reference.kpis(raw["events"], raw["ad_spend"], *WEEK, channel=(top,))
+    duo.wait_for_text_to_equal(kpi_selector("sessions"), formatting.integer(expected["sessions"]), timeout=20)
+    assert duo.get_logs() == []

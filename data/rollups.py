@@ -11,6 +11,7 @@ rollup rows of the session's earlier events move to the new attributes.
 """
 from __future__ import annotations
 
+from data import schema
 from data.validation import BatchRejected, RowProblem
 
 # Relations `apply` and `rebuild` read from: names come from this allow-list, never from input.
@@ -26,8 +27,7 @@ _COUNTS = """
     count(*) FILTER (WHERE type = 'signup')         AS signups,
     count(*) FILTER (WHERE type = 'purchase')       AS orders,
     coalesce(sum(revenue) FILTER (WHERE type = 'purchase'), 0) AS revenue"""
-_COUNT_COLUMNS = ("events", "page_views", "product_views", "add_to_carts", "checkouts", "purchases", "signups",
-                  "orders", "revenue")
+_COUNT_COLUMNS = schema.EVENT_COUNT_COLUMNS
 _ATTRIBUTES = ("user_id", "channel", "campaign", "device", "region")
 
 _SESSION_AGGREGATE = """

@@ -28,6 +28,11 @@ REFERENCE_CHANNELS = (
     ("unassigned", "Unassigned", False, 99),
 )
 
+# The event counts kept per session and per hour, in this order (data/rollups.py fills them by position).
+EVENT_COUNT_COLUMNS = ("events", "page_views", "product_views", "add_to_carts", "checkouts", "purchases", "signups",
+                       "orders", "revenue")
+_EVENT_COUNTS_DDL = ", ".join(f"{c} {'DOUBLE' if c == 'revenue' else 'BIGINT'} NOT NULL" for c in EVENT_COUNT_COLUMNS)
+
 TABLES = {
     "channels": """
         CREATE TABLE IF NOT EXISTS channels (
@@ -202,15 +207,7 @@ TABLES = {
             device          VARCHAR NOT NULL,
             region          VARCHAR NOT NULL,
             landing_page    VARCHAR,
-            events          BIGINT NOT NULL,
-            page_views      BIGINT NOT NULL,
-            product_views   BIGINT NOT NULL,
-            add_to_carts    BIGINT NOT NULL,
-            checkouts       BIGINT NOT NULL,
-            purchases       BIGINT NOT NULL,
-            signups         BIGINT NOT NULL,
-            orders          BIGINT NOT NULL,
-            revenue         DOUBLE NOT NULL,
+            """ + _EVENT_COUNTS_DDL + """,
             engaged         BOOLEAN NOT NULL,
             furthest_step   SMALLINT NOT NULL
         )""",
@@ -222,15 +219,7 @@ TABLES = {
             campaign       VARCHAR NOT NULL,
             device         VARCHAR NOT NULL,
             region         VARCHAR NOT NULL,
-            events         BIGINT NOT NULL,
-            page_views     BIGINT NOT NULL,
-            product_views  BIGINT NOT NULL,
-            add_to_carts   BIGINT NOT NULL,
-            checkouts      BIGINT NOT NULL,
-            purchases      BIGINT NOT NULL,
-            signups        BIGINT NOT NULL,
-            orders         BIGINT NOT NULL,
-            revenue        DOUBLE NOT NULL,
+            """ + _EVENT_COUNTS_DDL + """,
             PRIMARY KEY (hour, channel, campaign, device, region)
         )""",
     # Media-mix datasets imported with `python -m data.load mmm` (docs/import.md): a wide weekly or daily

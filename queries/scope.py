@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from data import schema
 from queries.filters import DIMENSIONS, Filters
 
-EVENT_COUNTS = ("events", "page_views", "product_views", "add_to_carts", "checkouts", "purchases", "signups",
-                "orders", "revenue")
+EVENT_COUNTS = schema.EVENT_COUNT_COLUMNS
 
 # Column names come from this allow-list only; values are always bound parameters.
 _DIMENSION_COLUMNS = {dim: dim for dim in DIMENSIONS}

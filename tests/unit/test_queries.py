@@ -1,6 +1,4 @@
 """Each query function against an independent pandas computation on a small generated warehouse."""
-from datetime import timedelta
-
 import math
 
 import pytest
@@ -82,3 +80,13 @@ def test_channel_performance_matches_pandas(warehouse, raw, start, end, dims):
                 assert row.roas == pytest.approx(revenue.get(channel, 0.0) / cost[channel])
         else:
             assert math.isnan(row.spend)
+
+
+def test_filter_choices_are_the_attributes_sessions_have(warehouse, raw):
+    from queries.dimensions import dimension_options
+    sessions = reference.session_attributes(raw["events"])
+    options = dimension_options(warehouse)
+    values = {dim: {o["value"] for o in options[dim]} for dim in options}
+    assert values["region"] == set(sessions.region)
+    assert set(sessions.campaign) <= values["campaign"]
+    assert set(sessions.channel) <= values["channel"]

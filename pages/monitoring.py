@@ -21,11 +21,11 @@ from components.grid import grid, number_column, text_column
 from components.kpi_card import kpi_card
 from pages import _state
 from queries.annotations import KINDS, MAX_TEXT, annotations_between, insert_annotation
-from queries.channels import campaign_performance, channel_list, channel_performance
+from queries.channels import campaign_performance, channel_performance
 from queries.dimensions import dimension_options
 from queries.filters import FilterError, Filters
 from queries.health import newest_event
-from queries.kpis import KPI_COLUMNS, kpis_with_comparison
+from queries.kpis import kpis_with_comparison
 from queries.timeseries import TOTAL, timeseries
 
 dash.register_page(__name__, path="/", name="Monitoring", title="Pulse · Monitoring", order=0)
@@ -85,7 +85,8 @@ def body(filters: Filters) -> list:
     if period:
         earlier = timeseries(wh, filters, *period, tz=tz)
         previous = earlier[earlier.channel == TOTAL].assign(bucket=lambda f: f.bucket + (start - period[0]))
-    labels = dict(zip(*channel_list(wh)[["name", "label"]].T.values))
+    mix = channel_performance(wh, filters, start, end)
+    labels = dict(zip(mix["channel"], mix["label"]))  # every channel with traffic in range is in the mix
     notes = annotations_between(wh, start, end)
     spend_note = "not split by device or region" if (filters.device or filters.region) else None
     tiles = [dbc.Col(kpi_card(row.kpi, row.current, row.change,
@@ -93,7 +94,6 @@ def body(filters: Filters) -> list:
                               charts.sparkline(totals[row.kpi], charts.local(totals.bucket, tz))),
                      xxl=2, xl=3, md=4, sm=6, className="mb-3")
              for row in table.itertuples()]
-    mix = channel_performance(wh, filters, start, end)
     return [
         _freshness(newest_event(wh), now),
         dbc.Row(tiles, id="kpi-row", className="g-2"),

@@ -123,6 +123,12 @@ def _live_rate(text: str) -> float | None:
     return rate
 
 
+def local_url(host: str, port: int) -> str:
+    """How a process on this machine reaches the server bound to `host` (a wildcard means loopback)."""
+    local = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    return f"http://{local}:{port}"
+
+
 def start_live_demo(app: dash.Dash, warehouse: Warehouse, host: str, port: int, rate: float | None):
     """The demo stream, sending through this server's own ingest API with a key valid for this process."""
     from data.live import LiveDemo, LiveStream, history_state
@@ -133,8 +139,7 @@ def start_live_demo(app: dash.Dash, warehouse: Warehouse, host: str, port: int, 
         return None
     token = secrets.token_urlsafe(32)
     app.server.extensions["pulse.keys"].allow(token)
-    local = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
-    stream = LiveStream(LiveDemo(*state, rate=rate), f"http://{local}:{port}", token)
+    stream = LiveStream(LiveDemo(*state, rate=rate), local_url(host, port), token)
     stream.start()
     log.info("live demo stream on: about %s events/s", rate if rate else "the history's")
     return stream
@@ -171,8 +176,7 @@ def announced(data_dir: Path, host: str, port: int):
     """While serving, `server.json` in the data directory says where: commands such as `python -m data.load`
     then send their rows through this server, which owns the DuckDB file, instead of opening it."""
     path = Path(data_dir) / SERVER_FILE
-    local = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
-    path.write_text(json.dumps({"url": f"http://{local}:{port}", "pid": os.getpid()}))
+    path.write_text(json.dumps({"url": local_url(host, port), "pid": os.getpid()}))
     try:
         yield
     finally:

@@ -18,14 +18,11 @@ Writes go through the process's writer. Access control comes later: every handle
 from __future__ import annotations
 
 import json
-import math
-from datetime import datetime
 
-import pandas as pd
 from flask import current_app, jsonify, request
 
 from analytics.alerting import RuleError
-from api import blueprint
+from api import blueprint, jsonable
 from api.alerting import configured_webhook_urls
 from queries.alert_rules import validate_rule, webhook_url_problem
 from data.warehouse import current
@@ -133,7 +130,7 @@ def delete_rule(rule_id: int):
 @blueprint.get("/alerts/active")
 def active_alerts():
     _require("read")
-    rows = [_clean(r) for r in q.active(current()).to_dict("records")]
+    rows = [jsonable.row(r) for r in q.active(current()).to_dict("records")]
     return jsonify({"firing": [r for r in rows if r["state"] == "firing"],
                     "pending": [r for r in rows if r["state"] == "pending"]})
 
@@ -149,7 +146,7 @@ def alert_history():
         return rule_id
     events = []
     for row in q.history(current(), limit=limit, rule_id=rule_id).to_dict("records"):
-        row = _clean(row)
+        row = jsonable.row(row)
         row["rule"] = json.loads(row["rule"]) if row.get("rule") else None
         events.append(row)
     return jsonify({"events": events, "limit": limit})
@@ -173,7 +170,7 @@ def _int_arg(name: str, default, low: int, high: int):
 @blueprint.get("/alerts/webhooks")
 def list_webhooks():
     _require("read")
-    stored = [dict(_clean(r), source="table") for r in q.webhooks(current()).to_dict("records")]
+    stored = [dict(jsonable.row(r), source="table") for r in q.webhooks(current()).to_dict("records")]
     from_env = [{"id": None, "url": url, "enabled": True, "created": None, "source": "env"}
                 for url in configured_webhook_urls()]
     return jsonify({"webhooks": stored + from_env})
@@ -199,7 +196,7 @@ def add_webhook():
         return _problems(422, problems)
     webhook_id = _writer().call(lambda conn: q.insert_webhook(conn, url.strip(), enabled))
     row = q.webhooks(current()).set_index("id").loc[webhook_id]
-    response = jsonify(_clean({"id": webhook_id, "url": row.url, "enabled": row.enabled, "created": row.created,
+    response = jsonify(jsonable.row({"id": webhook_id, "url": row.url, "enabled": row.enabled, "created": row.created,
                                "source": "table"}))
     response.status_code = 201
     return response
@@ -219,24 +216,12 @@ def list_deliveries():
     event_id = _int_arg("event_id", None, 1, 2**62)
     if event_id is not None and not isinstance(event_id, int):
         return event_id
-    return jsonify({"deliveries": [_clean(r) for r in q.deliveries(current(), event_id=event_id).to_dict("records")]})
+    return jsonify({"deliveries": [jsonable.row(r) for r in q.deliveries(current(), event_id=event_id).to_dict("records")]})
 
 
 # ------------------------------------------------------------------------------------------- helpers
 
 def _rule_json(row: dict) -> dict:
-    return _clean({k: row[k] for k in q.RULE_COLUMNS})
+    return jsonable.row({k: row[k] for k in q.RULE_COLUMNS})
 
 
-def _clean(row: dict) -> dict:
-    """JSON-ready values: numpy scalars to Python, NaN/NaT to null, timestamps to ISO-8601 UTC with Z."""
-    out = {}
-    for key, value in row.items():
-        if hasattr(value, "item") and not isinstance(value, (pd.Timestamp, datetime)):
-            value = value.item()
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-            value = None
-        elif isinstance(value, (pd.Timestamp, datetime)):
-            value = pd.Timestamp(value).to_pydatetime().isoformat() + "Z"
-        out[key] = value
-    return out

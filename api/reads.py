@@ -1,12 +1,11 @@
 """JSON twins of the views: the same query string as the page, the same query functions, the same numbers."""
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
 
 from flask import current_app, jsonify, request
 
-from api import blueprint
+from api import blueprint, jsonable
 from data.warehouse import current
 from queries.filters import FilterError, Filters
 from queries.kpis import kpis_with_comparison
@@ -30,14 +29,9 @@ def kpis():
     return jsonify({
         "from": start.isoformat() + "Z", "to": end.isoformat() + "Z", "compare": filters.compare,
         "filters": filters.dimension_values(),
-        "kpis": {row.kpi: {"value": _number(row.current), "previous": _number(row.previous),
-                           "change": _number(row.change)} for row in table.itertuples()},
+        "kpis": {row.kpi: jsonable.row({"value": row.current, "previous": row.previous, "change": row.change})
+                 for row in table.itertuples()},
     })
-
-
-def _number(value):
-    """JSON has no NaN: an undefined ratio is null."""
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 @blueprint.get("/timeseries")
@@ -51,7 +45,5 @@ def timeseries():
     tz = current_app.config.get("PULSE_TIMEZONE", "UTC")
     start, end = filters.resolve(datetime.now(timezone.utc), tz)
     table = kpi_timeseries(current(), filters, start, end, step=step, tz=tz)
-    table["bucket"] = table["bucket"].map(lambda t: t.isoformat() + "Z")
-    rows = [{k: _number(v) if isinstance(v, float) else v for k, v in row.items()}
-            for row in table.to_dict("records")]
+    rows = [jsonable.row(record) for record in table.to_dict("records")]
     return jsonify({"from": start.isoformat() + "Z", "to": end.isoformat() + "Z", "rows": rows})

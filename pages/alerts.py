@@ -140,8 +140,6 @@ def add_webhook(_, url):
           prevent_initial_call=True)
 def change_rule(_, __, selected):
     """Enable/disable or delete the rule selected in the grid (its history stays)."""
-    if not (dash.ctx.triggered and dash.ctx.triggered[0]["value"]):  # rendered, not clicked
-        return no_update, no_update
     if not selected:
         return dbc.Alert("Select a rule in the table first", color="warning", duration=4000), no_update
     rule_id = int(selected[0]["id"])

@@ -12,10 +12,13 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from data import schema
+from data.changes import ChangeLog
+from data.results import ResultCache
 
 DEFAULT_DATA_DIR = "var"
 DUCKDB_FILE = "pulse.duckdb"
@@ -40,6 +43,17 @@ class Warehouse:
         self.url = url
         self._engine: sa.Engine | None = None
         self._lock = threading.Lock()
+        # Set by `cache_results` in the process that owns the writer: only there does every write pass
+        # through the change log that keeps cached results exact. Elsewhere (CLI, tests writing with
+        # plain SQL) every query reads the tables.
+        self.results: ResultCache | None = None
+
+    def cache_results(self) -> ChangeLog:
+        """Cache query results over closed time (data/results.py); returns the change log that every
+        commit must be recorded in."""
+        if self.results is None:
+            self.results = ResultCache(ChangeLog())
+        return self.results.changes
 
     @classmethod
     def open(cls, data_dir: str | os.PathLike | None = None) -> "Warehouse":
@@ -70,7 +84,17 @@ class Warehouse:
         tuple value binds as an expanding parameter, for `col IN :name`."""
         with self.engine.connect() as conn:
             result = conn.execute(_statement(sql, params), params or {})
-            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            if hasattr(result.cursor, "fetch_df"):  # DuckDB: columnar, no Python object per row
+                return result.cursor.fetch_df()
+            return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
+
+    def read_column(self, sql: str, params: dict | None = None) -> np.ndarray:
+        """The first column of a statement's rows as a NumPy array (for large id or hash lists)."""
+        with self.engine.connect() as conn:
+            result = conn.execute(_statement(sql, params), params or {})
+            if hasattr(result.cursor, "fetchnumpy"):
+                return next(iter(result.cursor.fetchnumpy().values()))
+            return np.array([row[0] for row in result.fetchall()])
 
     def scalar(self, sql: str, params: dict | None = None):
         with self.engine.connect() as conn:

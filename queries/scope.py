@@ -38,13 +38,16 @@ def dimension_predicate(filters: Filters, alias: str = "", only: tuple[str, ...]
     return (" AND ".join(clauses) or "TRUE"), params
 
 
-def sessions_cte(filters: Filters, start: datetime, end: datetime) -> tuple[str, dict]:
-    """CTE `counted_sessions`: rows of `sessions` active in [start, end) that match the filters."""
+def sessions_cte(filters: Filters, start: datetime, end: datetime, carry_in: bool = True) -> tuple[str, dict]:
+    """CTE `counted_sessions`: rows of `sessions` active in [start, end) that match the filters. Without
+    `carry_in`, only those that started in [start, end): a later piece of a longer range, whose earlier
+    sessions an earlier piece counts (queries/pieces.py)."""
     predicate, params = dimension_predicate(filters, "s")
+    active = "s.first_ts < :end AND s.last_ts >= :start" if carry_in else "s.first_ts >= :start AND s.first_ts < :end"
     sql = """
     counted_sessions AS (
         SELECT s.* FROM sessions s
-        WHERE s.first_ts < :end AND s.last_ts >= :start AND """ + predicate + """
+        WHERE """ + active + " AND " + predicate + """
     )"""
     params.update(start=start, end=end)
     return sql, params
@@ -63,15 +66,24 @@ def event_counts_cte(filters: Filters, start: datetime, end: datetime) -> tuple[
         SELECT hour, channel, campaign, device, region, """ + columns + """
         FROM rollup_hourly
         WHERE hour >= :full_from AND hour < :full_to AND """ + rollup_predicate + """
-        UNION ALL
-        SELECT date_trunc('hour', e.ts), s.channel, s.campaign, s.device, s.region, """ + _RAW_COUNTS + """
-        FROM events e JOIN sessions s ON s.session_id = e.session_id
-        WHERE ((e.ts >= :start AND e.ts < least(:full_from, :end)) OR (e.ts >= greatest(:full_to, :start) AND e.ts < :end))
-          AND """ + raw_predicate + """
-        GROUP BY ALL
+        UNION ALL """ + _edge_counts(":start", "least(:full_from, :end)", raw_predicate) + """
+        UNION ALL """ + _edge_counts("greatest(:full_to, :start)", ":end", raw_predicate) + """
     )"""
     params.update(start=start, end=end, full_from=full_from, full_to=full_to)
     return sql, params
+
+
+def _edge_counts(lo: str, hi: str, predicate: str) -> str:
+    """Raw event counts in [lo, hi) (a partial hour at an end of the range), under their session's
+    attributes. The sessions joined are bounded to those active in [lo, hi): sessions are stored
+    roughly in start order, so `first_ts`/`last_ts` zone maps let DuckDB read a sliver of the table."""
+    return """
+        SELECT date_trunc('hour', e.ts), s.channel, s.campaign, s.device, s.region, """ + _RAW_COUNTS + """
+        FROM events e
+        JOIN (SELECT * FROM sessions WHERE first_ts < """ + hi + """ AND last_ts >= """ + lo + """) s
+          ON s.session_id = e.session_id
+        WHERE e.ts >= """ + lo + """ AND e.ts < """ + hi + """ AND """ + predicate + """
+        GROUP BY ALL"""
 
 
 def spend_cte(filters: Filters, start: datetime, end: datetime) -> tuple[str, dict]:

@@ -84,8 +84,10 @@ def _sql(template: str, source: str = "events") -> str:
 
 # -- incremental ---------------------------------------------------------------------------------
 
-def apply(conn, new: str = "new_events") -> None:
-    """Fold the just-inserted events `new` into the derived tables, in the caller's transaction."""
+def apply(conn, new: str = "new_events"):
+    """Fold the just-inserted events `new` into the derived tables, in the caller's transaction. Returns
+    the oldest instant whose figures changed: the earliest start, before or after this batch, of the
+    sessions it touched (data/changes.py)."""
     _check_orders_are_new(conn, new)
     _insert_orders(conn, new)
     conn.execute(_sql("CREATE OR REPLACE TEMP TABLE batch_sessions AS " + _SESSION_AGGREGATE, new))
@@ -97,8 +99,11 @@ def apply(conn, new: str = "new_events") -> None:
     conn.execute(_sql(_UPSERT_HOURLY))
     if moved:  # rows of the old attributes may now be all zero
         conn.execute("DELETE FROM rollup_hourly WHERE events = 0")
+    oldest = conn.execute("SELECT least((SELECT min(first_ts) FROM batch_sessions), "
+                          "(SELECT min(first_ts) FROM old_sessions))").fetchone()[0]
     for table in ("batch_sessions", "old_sessions", "hourly_delta"):
         conn.execute("DROP TABLE IF EXISTS " + table)
+    return oldest
 
 
 def _check_orders_are_new(conn, new: str) -> None:

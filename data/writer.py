@@ -20,16 +20,19 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Callable
 
 import pandas as pd
 
+from data.changes import EVERYTHING
 from data.validation import EVENT_COLUMNS, SPEND_COLUMNS
 from data.warehouse import Warehouse
 
 log = logging.getLogger("pulse.writer")
 
-EventsHook = Callable[[object, str], None]  # (driver connection, name of a registered frame of new events)
+# (driver connection, name of a registered frame of new events) -> the oldest instant it changed, or None
+EventsHook = Callable[[object, str], datetime | None]
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,9 @@ class Writer:
         self.max_rows = max_rows
         self.gather = gather
         self.on_events: list[EventsHook] = []
-        self.on_commit: list[Callable[[], None]] = []
+        # Called after each commit with the oldest instant it touched in events or spend (None: neither):
+        # the change log that keeps cached results exact subscribes here (data/changes.py).
+        self.on_commit: list[Callable[[datetime | None], None]] = []
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -160,7 +165,7 @@ class Writer:
     def _commit(self, jobs: list[_Job]) -> None:
         try:
             with self.warehouse.driver_connection() as conn:
-                results = self._apply(conn, jobs)
+                results, oldest = self._apply(conn, jobs)
         except Exception as error:  # noqa: BLE001 - the failure goes to the waiting clients
             if len(jobs) > 1:  # isolate the job that failed; the others commit on their own
                 for job in jobs:
@@ -176,21 +181,25 @@ class Writer:
         for job, result in zip(jobs, results):
             job.future.set_result(result)
         for callback in self.on_commit:
-            callback()
+            callback(oldest)
 
-    def _apply(self, conn, jobs: list[_Job]) -> list[WriteResult]:
+    def _apply(self, conn, jobs: list[_Job]) -> tuple[list, datetime | None]:
+        """Every job's result, and the oldest instant the commit touches in events or spend."""
         results: dict[int, WriteResult] = {}
+        touched: list[datetime] = []
         event_jobs = [(i, j) for i, j in enumerate(jobs) if j.kind == "events"]
         if event_jobs:
-            results.update(self._insert_events(conn, event_jobs))
+            results.update(self._insert_events(conn, event_jobs, touched))
         for i, job in enumerate(jobs):
             if job.kind == "spend":
                 results[i] = self._upsert_spend(conn, job.frame)
-            elif job.kind == "call":
+                if len(job.frame):
+                    touched.append(pd.Timestamp(job.frame["ts"].min()).to_pydatetime())
+            elif job.kind == "call":  # annotations, rules, imports of tables outside the result cache
                 results[i] = job.call(conn)
-        return [results[i] for i in range(len(jobs))]
+        return [results[i] for i in range(len(jobs))], min(touched, default=None)
 
-    def _insert_events(self, conn, jobs: list[tuple[int, _Job]]) -> dict[int, WriteResult]:
+    def _insert_events(self, conn, jobs: list[tuple[int, _Job]], touched: list) -> dict[int, WriteResult]:
         combined = pd.concat([j.frame.assign(_job=i) for i, j in jobs], ignore_index=True)
         first_seen = ~combined.duplicated("event_id")
         candidates = combined[first_seen]
@@ -202,13 +211,14 @@ class Writer:
         finally:
             conn.unregister("incoming_events")
         inserted = candidates[candidates.event_id.isin({row[0] for row in inserted_ids})]
-        if len(inserted) and self.on_events:
+        if len(inserted):
             conn.register("new_events", inserted[list(EVENT_COLUMNS)])
             try:
-                for hook in self.on_events:
-                    hook(conn, "new_events")
+                reported = [hook(conn, "new_events") for hook in self.on_events]
             finally:
                 conn.unregister("new_events")
+            # The rollups know how far back the sessions of these events reach; without them, anything may have changed.
+            touched.append(min((r for r in reported if r is not None), default=EVERYTHING))
         per_job = inserted.groupby("_job").size()
         return {i: WriteResult(inserted=int(per_job.get(i, 0)), duplicates=len(j.frame) - int(per_job.get(i, 0)))
                 for i, j in jobs}
@@ -229,9 +239,10 @@ class Writer:
 
 def make_writer(warehouse: Warehouse) -> Writer:
     """The writer every door uses (server, importer, demo stream), with the hooks that keep derived tables
-    current inside each commit."""
+    current inside each commit and the change log that keeps the warehouse's cached results exact."""
     from data import rollups
 
     writer = Writer(warehouse)
     writer.on_events.append(rollups.apply)
+    writer.on_commit.append(warehouse.cache_results().record)
     return writer

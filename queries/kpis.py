@@ -1,28 +1,41 @@
 """Headline KPIs of a range. Definitions: docs/metrics.md (one place, one query)."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pandas as pd
 
 from data.warehouse import Warehouse
 from queries.filters import Filters
+from queries.timeseries import TOTAL, bucket_counts, choose_step
+from queries.users import distinct_users
+from queries.measures import KPI_COLUMNS, derive, ratio  # noqa: F401 - the KPIs' names and ratios, re-exported
 from queries.scope import (dimension_predicate, event_counts_cte, sessions_cte, spend_cte, spend_is_divisible,
                            with_ctes)
 
-KPI_COLUMNS = ("sessions", "users", "page_views", "bounce_rate", "conversion_rate", "orders", "revenue",
-               "average_order_value", "signups", "spend", "roas", "cpa", "cac")
+
+def kpis(wh: Warehouse, filters: Filters, start: datetime, end: datetime, tz: str = "UTC") -> pd.DataFrame:
+    """One row of KPIs for [start, end) under the filters' dimensions. Where the warehouse caches results,
+    the sum of the trend charts' cached buckets (the same pieces, so the tiles and charts cost one
+    computation) and the distinct users of the range (queries/users.py); otherwise one query."""
+    if wh.results is None:
+        return _kpis_in_one_query(wh, filters, start, end)
+    counts = bucket_counts(wh, filters, start, end, choose_step(start, end), tz)
+    totals = counts[counts["channel"] == TOTAL].drop(columns=["bucket", "channel", "users"])
+    row = totals.sum(numeric_only=True, min_count=1).to_frame().T.reindex(columns=totals.columns)
+    row["users"] = distinct_users(wh, filters, start, end, tz)
+    return derive(row, spend_known=spend_is_divisible(filters))
 
 
-def kpis(wh: Warehouse, filters: Filters, start: datetime, end: datetime) -> pd.DataFrame:
-    """One row of KPIs for [start, end) under the filters' dimensions."""
+def _kpis_in_one_query(wh: Warehouse, filters: Filters, start: datetime, end: datetime) -> pd.DataFrame:
     ctes, params = with_ctes(sessions_cte(filters, start, end), event_counts_cte(filters, start, end),
                              spend_cte(filters, start, end))
     sql = ctes + """,
     first_orders AS (   -- orders that are their customer's first ever, in range, of sessions in scope
         SELECT o.user_id FROM orders o
         JOIN customers c ON c.user_id = o.user_id AND c.first_order_ts = o.ts
-        JOIN sessions s ON s.session_id = o.session_id
+        JOIN (SELECT * FROM sessions WHERE first_ts < :end AND last_ts >= :start) s ON s.session_id = o.session_id
         WHERE o.ts >= :start AND o.ts < :end AND """ + _session_predicate(filters) + """
     )
     SELECT
@@ -45,37 +58,15 @@ def _session_predicate(filters: Filters) -> str:
     return predicate
 
 
-def derive(counts: pd.DataFrame, spend_known: bool) -> pd.DataFrame:
-    """The KPIs from their counts (one row per period or bucket): the ratios defined once, here."""
-    out = counts.copy()
-    for column in ("sessions", "users", "engaged_sessions", "converted_sessions", "page_views", "signups",
-                   "orders", "new_customers"):
-        out[column] = out[column].fillna(0).astype("int64")
-    out["revenue"] = out["revenue"].fillna(0).astype(float)
-    out["spend"] = out["spend"].fillna(0).astype(float) if spend_known else float("nan")
-    out["bounce_rate"] = 1 - ratio(out["engaged_sessions"], out["sessions"])
-    out["conversion_rate"] = ratio(out["converted_sessions"], out["sessions"])
-    out["average_order_value"] = ratio(out["revenue"], out["orders"])
-    out["roas"] = ratio(out["revenue"], out["spend"])
-    out["cpa"] = ratio(out["spend"], out["orders"])
-    out["cac"] = ratio(out["spend"], out["new_customers"])
-    extra = [c for c in out.columns if c not in KPI_COLUMNS and c in ("bucket", "channel")]
-    return out[extra + list(KPI_COLUMNS)]
-
-
-def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
-    """numerator / denominator, NaN where the denominator is zero or unknown (shown as "–")."""
-    denominator = denominator.astype(float)
-    return numerator.astype(float) / denominator.where(denominator > 0)
-
-
 def kpis_with_comparison(wh: Warehouse, filters: Filters, now: datetime | None = None, tz: str = "UTC") -> pd.DataFrame:
     """KPIs of the range and, when comparison is on, of the comparison period: columns `kpi`, `current`,
     `previous`, `change` (relative; NaN when there is nothing to compare against)."""
     start, end = filters.resolve(now, tz)
-    current = kpis(wh, filters, start, end).iloc[0]
     period = filters.comparison(now, tz)
-    previous = kpis(wh, filters, *period).iloc[0] if period else pd.Series(float("nan"), index=current.index)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the two periods' queries side by side
+        later = pool.submit(kpis, wh, filters, *period, tz) if period else None
+        current = kpis(wh, filters, start, end, tz).iloc[0]
+        previous = later.result().iloc[0] if later else pd.Series(float("nan"), index=current.index)
     table = pd.DataFrame({"kpi": list(KPI_COLUMNS), "current": current.values.astype(float),
                           "previous": previous.values.astype(float)})
     table["change"] = (table["current"] - table["previous"]) / table["previous"].where(table["previous"] != 0)

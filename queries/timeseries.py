@@ -15,7 +15,8 @@ import pandas as pd
 
 from data.warehouse import Warehouse
 from queries.filters import Filters
-from queries.kpis import derive
+from queries.measures import derive
+from queries.pieces import bucket_floor, cached_rows
 from queries.scope import dimension_predicate, event_counts_cte, sessions_cte, spend_cte, spend_is_divisible, with_ctes
 
 STEPS = {"5min": timedelta(minutes=5), "hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -35,11 +36,28 @@ def timeseries(wh: Warehouse, filters: Filters, start: datetime, end: datetime, 
                tz: str = "UTC") -> pd.DataFrame:
     """One row per (bucket, channel), plus rows with channel "(all)" for the totals; the KPI columns of
     `queries.kpis`. `bucket` is the bucket's start in UTC (naive)."""
-    step = step or choose_step(start, end)
-    ctes, params = with_ctes(sessions_cte(filters, start, end), event_counts_cte(filters, start, end),
+    counts = bucket_counts(wh, filters, start, end, step or choose_step(start, end), tz)
+    return derive(counts, spend_known=spend_is_divisible(filters)).reset_index(drop=True)
+
+
+def bucket_counts(wh: Warehouse, filters: Filters, start: datetime, end: datetime, step: str,
+                  tz: str = "UTC") -> pd.DataFrame:
+    """The additive counts behind `timeseries` per (bucket, channel) and (bucket, "(all)"): sessions,
+    users, engaged and converted sessions, page views, signups, orders, revenue, new customers, spend;
+    from cached buckets where the warehouse caches results (queries/pieces.py)."""
+    offset = utc_offset(tz, start)
+
+    def compute(lo: datetime, hi: datetime, carry_in: bool) -> pd.DataFrame:
+        return _counts(wh, filters, lo, hi, step, offset, carry_in)
+    return cached_rows(wh, "bucket_counts", filters, start, end, STEPS[step], offset, compute)
+
+
+def _counts(wh: Warehouse, filters: Filters, start: datetime, end: datetime, step: str, offset: timedelta,
+            carry_in: bool) -> pd.DataFrame:
+    ctes, params = with_ctes(sessions_cte(filters, start, end, carry_in), event_counts_cte(filters, start, end),
                              spend_cte(filters, start, end))
     predicate, _ = dimension_predicate(filters, "s")
-    events_source = _RAW_EVENTS if step == "5min" else _ROLLUP_EVENTS
+    events_source = (_RAW_EVENTS.replace("{predicate}", predicate) if step == "5min" else _ROLLUP_EVENTS)
     sql = ctes + """,
     session_rows AS (
         SELECT time_bucket(:step, greatest(first_ts, :start) + :offset) - :offset AS bucket, channel,
@@ -54,7 +72,7 @@ def timeseries(wh: Warehouse, filters: Filters, start: datetime, end: datetime, 
                count(DISTINCT o.user_id) AS new_customers
         FROM orders o
         JOIN customers c ON c.user_id = o.user_id AND c.first_order_ts = o.ts
-        JOIN sessions s ON s.session_id = o.session_id
+        JOIN (SELECT * FROM sessions WHERE first_ts < :end AND last_ts >= :start) s ON s.session_id = o.session_id
         WHERE o.ts >= :start AND o.ts < :end AND """ + predicate + """
         GROUP BY GROUPING SETS ((bucket, s.channel), (bucket))
     ),
@@ -71,12 +89,11 @@ def timeseries(wh: Warehouse, filters: Filters, start: datetime, end: datetime, 
     LEFT JOIN new_customer_rows n ON n.bucket = k.bucket AND n.channel IS NOT DISTINCT FROM k.channel
     ORDER BY 1, 2
     """
-    params.update(step=STEPS[step], offset=utc_offset(tz, start), total=TOTAL)
+    params.update(step=STEPS[step], offset=offset, total=TOTAL)
     counts = wh.read(sql, params)
-    counts["bucket"] = pd.to_datetime(counts["bucket"])
-    spend = _spend_by_bucket(wh, filters, start, end, step, params["offset"])
-    counts = counts.merge(spend, on=["bucket", "channel"], how="outer").sort_values(["bucket", "channel"])
-    return derive(counts, spend_known=spend_is_divisible(filters)).reset_index(drop=True)
+    counts["bucket"] = pd.to_datetime(counts["bucket"]).astype("datetime64[us]")
+    spend = _spend_by_bucket(wh, filters, start, end, step, offset)
+    return counts.merge(spend, on=["bucket", "channel"], how="outer").sort_values(["bucket", "channel"])
 
 
 _ROLLUP_EVENTS = """
@@ -91,8 +108,9 @@ _RAW_EVENTS = """
                count(*) FILTER (WHERE e.type = 'signup') AS signups,
                count(*) FILTER (WHERE e.type = 'purchase') AS orders,
                coalesce(sum(e.revenue) FILTER (WHERE e.type = 'purchase'), 0) AS revenue
-        FROM events e JOIN counted_sessions s ON s.session_id = e.session_id
-        WHERE e.ts >= :start AND e.ts < :end
+        FROM events e
+        JOIN (SELECT * FROM sessions WHERE first_ts < :end AND last_ts >= :start) s ON s.session_id = e.session_id
+        WHERE e.ts >= :start AND e.ts < :end AND {predicate}
         GROUP BY GROUPING SETS ((bucket, s.channel), (bucket))"""
 
 
@@ -108,7 +126,7 @@ def _spend_by_bucket(wh, filters, start, end, step, offset) -> pd.DataFrame:
         lo, hi = max(row.hour, start), min(row.hour + timedelta(hours=1), end)
         t = lo
         while t < hi:  # at most 12 pieces an hour (5-minute buckets) or 1
-            bucket = _floor(t, width, offset)
+            bucket = bucket_floor(t, width, offset)
             upto = min(hi, bucket + width)
             pieces.append((bucket, row.channel, row.cost * (upto - t) / timedelta(hours=1)))
             t = upto
@@ -117,10 +135,3 @@ def _spend_by_bucket(wh, filters, start, end, step, offset) -> pd.DataFrame:
     by_channel = spend.groupby(["bucket", "channel"], as_index=False).spend.sum()
     total = spend.groupby("bucket", as_index=False).spend.sum().assign(channel=TOTAL)
     return pd.concat([by_channel, total], ignore_index=True)
-
-
-def _floor(moment: datetime, width: timedelta, offset: timedelta) -> datetime:
-    """Bucket start of `moment` (UTC), buckets aligned to local midnight at `offset` (as time_bucket)."""
-    local = moment + offset
-    epoch = datetime(2000, 1, 3)  # DuckDB's time_bucket origin for sub-month widths (a Monday)
-    return epoch + (local - epoch) // width * width - offset

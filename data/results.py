@@ -1,0 +1,44 @@
+"""A cache of query results over closed stretches of time, kept exact by the change log.
+
+Queries split a range into pieces (time buckets); a piece whose data ends before the newest commits is
+computed once and reused by every viewer and every refresh until a commit reaches back into it
+(late events, a re-keyed session, corrected spend). The piece that contains "now" is always recomputed.
+Entries live in flask-caching's in-process SimpleCache, least recently used out first.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+from flask_caching.backends import SimpleCache
+
+from data.changes import ChangeLog
+
+
+class ResultCache:
+    def __init__(self, changes: ChangeLog, entries: int = 20_000):
+        self.changes = changes
+        self._store = SimpleCache(threshold=entries, default_timeout=0)
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str, until: datetime) -> Any | None:
+        """The value stored under `key` if no commit since it was computed touched data before `until`."""
+        entry = self._store.get(key)
+        if entry is not None and self.changes.unchanged_since(entry[0], until):
+            self.hits += 1
+            return entry[1]
+        self.misses += 1
+        return None
+
+    def put(self, key: str, value: Any, seq: int) -> None:
+        """Store `value`, computed from data read after the change log stood at `seq`."""
+        self._store.set(key, (seq, value))
+
+    def through(self, key: str, until: datetime, compute: Callable[[], Any]) -> Any:
+        value = self.get(key, until)
+        if value is None:
+            seq = self.changes.seq
+            value = compute()
+            self.put(key, value, seq)
+        return value

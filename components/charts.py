@@ -3,7 +3,7 @@ display time zone; every figure uses the same quiet template and channel colours
 from __future__ import annotations
 
 import pandas as pd
-import plotly.graph_objects as go
+import plotly.io as pio
 
 from components import formatting
 
@@ -23,47 +23,88 @@ def local(times: pd.Series, tz: str) -> pd.Series:
     return pd.to_datetime(times).dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)
 
 
-def sparkline(values: pd.Series, times: pd.Series) -> go.Figure:
-    figure = go.Figure(go.Scatter(x=times, y=values, mode="lines", line=dict(width=1.5, color="#4c78a8"),
-                                  fill="tozeroy", fillcolor="rgba(76,120,168,0.12)", hoverinfo="skip"))
-    figure.update_layout(template=TEMPLATE, height=36, margin=dict(l=0, r=0, t=0, b=0), showlegend=False,
-                         xaxis=dict(visible=False), yaxis=dict(visible=False))
-    return figure
+def _template() -> dict:
+    """plotly_white as plain JSON, resolved once: figures here are plain dicts, which dcc.Graph draws as
+    they are, skipping plotly.py's validation of every property (most of a refresh's time otherwise)."""
+    return pio.templates[TEMPLATE].to_plotly_json()
+
+
+_TEMPLATE_JSON = _template()
+
+
+def _times(values: pd.Series) -> list[str]:
+    return [t.isoformat() for t in pd.to_datetime(values)]
+
+
+def _numbers(values) -> list:
+    return [None if pd.isna(v) else float(v) for v in values]
+
+
+def _layout(title: str | None, height: int, **extra) -> dict:
+    layout = {"template": _TEMPLATE_JSON, "height": height, "margin": {"l": 40, "r": 10, "t": 40, "b": 30}}
+    if title:
+        layout["title"] = {"text": title, "font": {"size": 14}}
+    return {**layout, **extra}
+
+
+def sparkline(values: pd.Series, times: pd.Series) -> dict:
+    trace = {"type": "scatter", "x": _times(times), "y": _numbers(values), "mode": "lines",
+             "line": {"width": 1.5, "color": "#4c78a8"}, "fill": "tozeroy", "fillcolor": "rgba(76,120,168,0.12)",
+             "hoverinfo": "skip"}
+    # No template: an invisible-axis sparkline needs none, and 13 of them per refresh would carry 13 copies.
+    layout = {"height": 36, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "showlegend": False,
+              "xaxis": {"visible": False}, "yaxis": {"visible": False},
+              "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)"}
+    return {"data": [trace], "layout": layout}
 
 
 def trend(series: pd.DataFrame, previous: pd.DataFrame | None, metric: str, title: str, labels: dict,
-          tz: str, stacked: bool, annotations: pd.DataFrame | None = None) -> go.Figure:
+          tz: str, stacked: bool, annotations: pd.DataFrame | None = None) -> dict:
     """`metric` per channel over time (stacked areas or lines), the comparison period's total as a dashed
     line shifted onto the current range, and annotations as shaded spans."""
-    figure = go.Figure()
+    traces = []
     channels = series[series.channel != "(all)"]
     for channel, rows in channels.groupby("channel", sort=False):
-        figure.add_trace(go.Scatter(
-            x=local(rows.bucket, tz), y=rows[metric], name=labels.get(channel, channel), mode="lines",
-            stackgroup="one" if stacked else None, customdata=[channel] * len(rows),
-            line=dict(width=1 if stacked else 2, color=CHANNEL_COLOURS.get(channel))))
+        trace = {"type": "scatter", "x": _times(local(rows.bucket, tz)), "y": _numbers(rows[metric]),
+                 "name": labels.get(channel, channel), "mode": "lines", "customdata": [channel] * len(rows),
+                 "line": {"width": 1 if stacked else 2, "color": CHANNEL_COLOURS.get(channel)}}
+        if stacked:
+            trace["stackgroup"] = "one"
+        traces.append(trace)
     if previous is not None and len(previous):
-        figure.add_trace(go.Scatter(x=local(previous.bucket, tz), y=previous[metric], name="Comparison period",
-                                    mode="lines", line=dict(dash="dash", color="#555", width=1.5)))
+        traces.append({"type": "scatter", "x": _times(local(previous.bucket, tz)), "y": _numbers(previous[metric]),
+                       "name": "Comparison period", "mode": "lines",
+                       "line": {"dash": "dash", "color": "#555", "width": 1.5}})
+    shapes, notes = _annotation_spans(annotations, tz)
+    layout = _layout(title, 300, legend={"orientation": "h", "y": -0.2}, hovermode="x unified",
+                     shapes=shapes, annotations=notes, yaxis=AXIS_FORMATS.get(metric, {}))
+    return {"data": traces, "layout": layout}
+
+
+def _annotation_spans(annotations: pd.DataFrame | None, tz: str) -> tuple[list, list]:
+    """Shaded spans across the plot's height, each labelled with its kind (the text on hover)."""
+    shapes, notes = [], []
     for row in (annotations.itertuples() if annotations is not None else []):
         end = row.ts_end if pd.notna(row.ts_end) else row.ts
         x0, x1 = local(pd.Series([row.ts, end]), tz)
-        figure.add_vrect(x0=x0, x1=x1 if x1 > x0 else x0 + pd.Timedelta(minutes=30),
-                         fillcolor=ANNOTATION_COLOURS.get(row.kind, "rgba(0,0,0,0.08)"), line_width=0,
-                         annotation_text=row.kind, annotation_position="top left",
-                         annotation=dict(font_size=10, hovertext=row.text))
-    figure.update_layout(template=TEMPLATE, title=dict(text=title, font_size=14), height=300,
-                         margin=dict(l=40, r=10, t=40, b=30), legend=dict(orientation="h", y=-0.2),
-                         hovermode="x unified")
-    figure.update_yaxes(**AXIS_FORMATS.get(metric, {}))
-    return figure
+        x1 = x1 if x1 > x0 else x0 + pd.Timedelta(minutes=30)
+        shapes.append({"type": "rect", "xref": "x", "yref": "y domain", "x0": x0.isoformat(), "x1": x1.isoformat(),
+                       "y0": 0, "y1": 1, "fillcolor": ANNOTATION_COLOURS.get(row.kind, "rgba(0,0,0,0.08)"),
+                       "line": {"width": 0}, "layer": "below"})
+        notes.append({"x": x0.isoformat(), "xref": "x", "y": 1, "yref": "y domain", "text": row.kind,
+                      "showarrow": False, "xanchor": "left", "yanchor": "top", "font": {"size": 10},
+                      "hovertext": row.text})
+    return shapes, notes
 
 
-def channel_mix(table: pd.DataFrame, metric: str, title: str) -> go.Figure:
+def channel_mix(table: pd.DataFrame, metric: str, title: str) -> dict:
     rows = table[table[metric] > 0].sort_values(metric)
-    figure = go.Figure(go.Bar(x=rows[metric], y=rows["label"], orientation="h", customdata=rows["channel"],
-                              marker_color=[CHANNEL_COLOURS.get(c, "#888") for c in rows["channel"]],
-                              text=[formatting.money(v) for v in rows[metric]], textposition="auto"))
-    figure.update_layout(template=TEMPLATE, title=dict(text=title, font_size=14), height=300,
-                         margin=dict(l=10, r=10, t=40, b=30))
-    return figure
+    bar = {"type": "bar", "x": _numbers(rows[metric]), "y": list(rows["label"]), "orientation": "h",
+           "customdata": list(rows["channel"]), "marker": {"color": [CHANNEL_COLOURS.get(c, "#888") for c in rows["channel"]]},
+           "text": [formatting.money(v) for v in rows[metric]], "textposition": "auto"}
+    return {"data": [bar], "layout": _layout(title, 300, margin={"l": 10, "r": 10, "t": 40, "b": 30})}
+
+
+def empty(height: int = 300) -> dict:
+    """A blank chart of the final size, shown until the first numbers arrive (the page does not jump)."""
+    return {"data": [], "layout": _layout(None, height, xaxis={"visible": False}, yaxis={"visible": False})}

@@ -17,11 +17,11 @@ from flask import current_app
 
 from components import charts, formatting
 from components.filter_bar import filter_bar
-from components.grid import grid, number_column, text_column
+from components.grid import grid, number_column, rows, text_column
 from components.kpi_card import kpi_card
 from pages import _state
 from queries.annotations import KINDS, MAX_TEXT, annotations_between, insert_annotation
-from queries.channels import campaign_performance, channel_performance
+from queries.channels import campaign_performance, channel_list, channel_performance
 from queries.dimensions import dimension_options
 from queries.filters import FilterError, Filters
 from queries.health import newest_event
@@ -66,52 +66,100 @@ def layout(filters: Filters, start, end):
         filter_bar(filters, dimension_options(wh)),
         dcc.Interval(id="refresh-timer", interval=(refresh or 3600) * 1000, disabled=refresh is None),
         dcc.Interval(id="clock", interval=1000),
-        dcc.Store(id="rendered-at", data=time.time() * 1000),
-        html.Div(body(filters), id="monitoring-body"),
-        _annotation_form(),  # outside the refreshed body, so a refresh never clears what is being typed
+        # The instant the view shows: every part of one refresh computes "now" from it, so the tiles,
+        # charts and tables agree with each other, and share the cached pieces of their queries.
+        dcc.Store(id="as-of", data=_now_ms()),
+        html.Div(id="freshness"),
+        dbc.Row(id="kpi-row", className="g-2"),
+        dbc.Row([dbc.Col(_graph("chart-revenue"), lg=6), dbc.Col(_graph("chart-sessions"), lg=6)]),
+        dbc.Row([dbc.Col(_graph("chart-conversion"), lg=6), dbc.Col(_graph("chart-mix"), lg=6)]),
+        html.H2("Top campaigns", className="h5 mt-2"),
+        grid("campaign-grid", pd.DataFrame(), CAMPAIGN_COLUMNS),
+        _annotation_form(),  # never re-rendered by a refresh, so a refresh never clears what is being typed
     ])
 
 
-def body(filters: Filters) -> list:
-    """Everything that refreshes: freshness, tiles, charts and the campaign table."""
+def _graph(chart_id: str) -> dcc.Graph:
+    return dcc.Graph(id=chart_id, figure=charts.empty(), config={"displaylogo": False})
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _view(search: str | None, as_of: int | None):
+    """The URL's filters and the [start, end) they select at the view's instant (None: unusable URL; the
+    page shows the message)."""
+    try:
+        filters = Filters.from_query(search or "")
+        now = datetime.fromtimestamp((as_of or _now_ms()) / 1000, timezone.utc)
+        return filters, now, *filters.resolve(now, _state.timezone())
+    except FilterError:
+        return None
+
+
+@callback(Output("as-of", "data"), Input("refresh-timer", "n_intervals"), prevent_initial_call=True)
+def tick(_):
+    """A refresh: move the view's instant to now; the parts below recompute in place (no spinner)."""
+    return _now_ms()
+
+
+@callback(Output("freshness", "children"), Output("kpi-row", "children"),
+          Input("as-of", "data"), State("url", "search"))
+def tiles(as_of, search):
+    view = _view(search, as_of)
+    if view is None:
+        return no_update, no_update
+    filters, now, start, end = view
     wh, tz = _state.warehouse(), _state.timezone()
-    now = datetime.now(timezone.utc)
-    start, end = filters.resolve(now, tz)
     table = kpis_with_comparison(wh, filters, now=now, tz=tz)
+    totals = _totals(timeseries(wh, filters, start, end, tz=tz))
+    spend_note = "not split by device or region" if (filters.device or filters.region) else None
+    return _freshness(newest_event(wh), now), [
+        dbc.Col(kpi_card(row.kpi, row.current, row.change,
+                         spend_note if row.kpi in ("spend", "roas", "cpa", "cac") else None,
+                         charts.sparkline(totals[row.kpi], charts.local(totals.bucket, tz))),
+                xxl=2, xl=3, md=4, sm=6, className="mb-3")
+        for row in table.itertuples()]
+
+
+def _totals(series: pd.DataFrame) -> pd.DataFrame:
+    return series[series.channel == TOTAL]
+
+
+@callback(Output("chart-revenue", "figure"), Output("chart-sessions", "figure"), Output("chart-conversion", "figure"),
+          Input("as-of", "data"), State("url", "search"))
+def trends(as_of, search):
+    view = _view(search, as_of)
+    if view is None:
+        return no_update, no_update, no_update
+    filters, now, start, end = view
+    wh, tz = _state.warehouse(), _state.timezone()
     series = timeseries(wh, filters, start, end, tz=tz)
-    totals = series[series.channel == TOTAL]
     period = filters.comparison(now, tz)
     previous = None
     if period:
-        earlier = timeseries(wh, filters, *period, tz=tz)
-        previous = earlier[earlier.channel == TOTAL].assign(bucket=lambda f: f.bucket + (start - period[0]))
-    mix = channel_performance(wh, filters, start, end)
-    labels = dict(zip(mix["channel"], mix["label"]))  # every channel with traffic in range is in the mix
+        earlier = _totals(timeseries(wh, filters, *period, tz=tz))
+        previous = earlier.assign(bucket=earlier.bucket + (start - period[0]))
+    labels = dict(zip(*channel_list(wh)[["name", "label"]].T.values))
     notes = annotations_between(wh, start, end)
-    spend_note = "not split by device or region" if (filters.device or filters.region) else None
-    tiles = [dbc.Col(kpi_card(row.kpi, row.current, row.change,
-                              spend_note if row.kpi in ("spend", "roas", "cpa", "cac") else None,
-                              charts.sparkline(totals[row.kpi], charts.local(totals.bucket, tz))),
-                     xxl=2, xl=3, md=4, sm=6, className="mb-3")
-             for row in table.itertuples()]
-    return [
-        _freshness(newest_event(wh), now),
-        dbc.Row(tiles, id="kpi-row", className="g-2"),
-        dbc.Row([
-            dbc.Col(dcc.Graph(id="chart-revenue", figure=charts.trend(
-                series, previous, "revenue", "Revenue by channel", labels, tz, True, notes)), lg=6),
-            dbc.Col(dcc.Graph(id="chart-sessions", figure=charts.trend(
-                series, previous, "sessions", "Sessions by channel", labels, tz, True, notes)), lg=6),
-        ]),
-        dbc.Row([
-            dbc.Col(dcc.Graph(id="chart-conversion", figure=charts.trend(
-                totals.assign(channel="all"), previous, "conversion_rate", "Conversion rate",
-                {"all": "All channels"}, tz, False, notes)), lg=6),
-            dbc.Col(dcc.Graph(id="chart-mix", figure=charts.channel_mix(mix, "revenue", "Revenue by channel")), lg=6),
-        ]),
-        html.H2("Top campaigns", className="h5 mt-2"),
-        grid("campaign-grid", campaign_performance(wh, filters, start, end).head(25), CAMPAIGN_COLUMNS),
-    ]
+    return (charts.trend(series, previous, "revenue", "Revenue by channel", labels, tz, True, notes),
+            charts.trend(series, previous, "sessions", "Sessions by channel", labels, tz, True, notes),
+            charts.trend(_totals(series).assign(channel="all"), previous, "conversion_rate", "Conversion rate",
+                         {"all": "All channels"}, tz, False, notes))
+
+
+@callback(Output("chart-mix", "figure"), Output("campaign-grid", "rowData"),
+          Input("as-of", "data"), State("url", "search"))
+def channel_tables(as_of, search):
+    view = _view(search, as_of)
+    if view is None:
+        return no_update, no_update
+    filters, _, start, end = view
+    wh = _state.warehouse()
+    mix = channel_performance(wh, filters, start, end)
+    campaigns = campaign_performance(wh, filters, start, end).head(25)
+    return charts.channel_mix(mix, "revenue", "Revenue by channel"), rows(campaigns)
 
 
 def _annotation_form() -> html.Details:
@@ -129,11 +177,11 @@ def _annotation_form() -> html.Details:
     ], className="mb-2")
 
 
-@callback(Output("annotation-message", "children"), Output("monitoring-body", "children", allow_duplicate=True),
+@callback(Output("annotation-message", "children"), Output("as-of", "data", allow_duplicate=True),
           Input("annotation-add", "n_clicks"), State("annotation-ts", "value"), State("annotation-kind", "value"),
-          State("annotation-text", "value"), State("url", "search"), prevent_initial_call=True)
-def add_annotation(_, when, kind, text, search):
-    """Store the annotation (time in the display time zone) and redraw the charts with it."""
+          State("annotation-text", "value"), prevent_initial_call=True)
+def add_annotation(_, when, kind, text):
+    """Store the annotation (time in the display time zone) and redraw the view with it."""
     try:
         moment = pd.Timestamp(when).tz_localize(_state.timezone()).tz_convert("UTC").tz_localize(None)
     except (TypeError, ValueError):
@@ -143,7 +191,7 @@ def add_annotation(_, when, kind, text, search):
         writer.call(lambda conn: insert_annotation(conn, moment.to_pydatetime(), kind, text or ""))
     except ValueError as error:
         return dbc.Alert(str(error), color="warning"), no_update
-    return dbc.Alert(f"Added: {kind} at {when}", color="success", duration=4000), body(Filters.from_query(search or ""))
+    return dbc.Alert(f"Added: {kind} at {when}", color="success", duration=4000), _now_ms()
 
 
 def _freshness(newest: datetime | None, now: datetime) -> html.Div:
@@ -159,17 +207,6 @@ def _freshness(newest: datetime | None, now: datetime) -> html.Div:
     return html.Div([dbc.Alert(
         f"No event has arrived for {formatting.duration(silent)}: is tracking broken?",
         color="danger", id="stale-banner", className="mb-1"), as_of], className="mb-2")
-
-
-@callback(Output("monitoring-body", "children"), Output("rendered-at", "data"),
-          Input("refresh-timer", "n_intervals"), State("url", "search"), prevent_initial_call=True)
-def refresh(_, search):
-    """Recompute the view in place: same components, new numbers (no spinner over the page)."""
-    try:
-        filters = Filters.from_query(search or "")
-    except FilterError:
-        return no_update, no_update
-    return body(filters), time.time() * 1000
 
 
 @callback(Output("url", "search", allow_duplicate=True), Input("filter-refresh", "value"),
@@ -202,4 +239,4 @@ clientside_callback(
         const seconds = Math.max(0, Math.round((Date.now() - renderedAt) / 1000));
         return "Updated " + (seconds < 60 ? seconds + " s" : Math.round(seconds / 60) + " min") + " ago";
     }""",
-    Output("updated-ago", "children"), Input("clock", "n_intervals"), State("rendered-at", "data"))
+    Output("updated-ago", "children"), Input("clock", "n_intervals"), State("as-of", "data"))

@@ -1,29 +1,34 @@
-"""The monitoring view's callbacks over HTTP, next to the time of their queries alone.
+"""The monitoring view's callbacks over HTTP, quiet and under live ingest, next to their queries' floor.
 
     python bench/monitoring.py [--events 1000000,10000000] [--runs 20] [--keep DIR]
 
 For each size, generates a demo warehouse of about that many events (90 days; scale chosen from the
 demo's ~20k events/day at scale 1) in a temporary directory (or DIR, reused when present), starts
-`python app.py` on it (live stream off), and for several filter settings sends the exact requests a
+`python app.py` on it (demo stream off), and for several filter settings sends the exact requests a
 browser sends to `/_dash-update-component`:
-- page: the Dash Pages callback that renders the monitoring view for a URL (first load, filter change);
-- refresh: the auto-refresh callback that recomputes the view in place;
+- page: the Dash Pages callback that renders the view's frame for a URL (first load, filter change);
+- tiles, trends, tables: the callbacks that fill the view, as on every refresh tick;
 - kpis: `GET /api/v1/kpis`, the JSON twin of the tiles.
-Beside them, in a separate process on the same file after the server stops: "queries", the query
-functions the refresh runs (KPIs with comparison, time series of both periods, channel and campaign
-tables, annotations, freshness) called directly, no HTTP and no figures: the floor the view pays for SQL.
-Medians and p95 of --runs runs each; prints a Markdown table for docs/benchmarks.md.
+Twice: "quiet" (nothing arriving: after the first run the result cache serves every closed bucket and
+the open one) and "live" (20 events/s posted through the ingest API meanwhile, as the demo stream: each
+refresh recomputes the bucket holding now, the cache serves the rest).
+Beside them, in a separate process on the same file after the server stops, the floor: the same query
+functions with no cache (one query each over the tables), no HTTP, no figures.
+Medians and p95 of --runs runs each; prints Markdown tables for docs/benchmarks.md.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from datetime import datetime, timezone
@@ -74,12 +79,49 @@ def page_payload(dependency: dict, query: str) -> dict:
             "state": [{**st, "value": None} for st in dependency.get("state", [])]}
 
 
-def refresh_payload(query: str) -> dict:
-    return {"output": "..monitoring-body.children...rendered-at.data..",
-            "outputs": [{"id": "monitoring-body", "property": "children"}, {"id": "rendered-at", "property": "data"}],
-            "inputs": [{"id": "refresh-timer", "property": "n_intervals", "value": 1}],
-            "changedPropIds": ["refresh-timer.n_intervals"],
+CALLBACKS = {  # the view's callbacks, each recomputing its part for the view's instant (`as-of`)
+    "tiles": "kpi-row.children",
+    "trends": "chart-revenue.figure",
+    "tables": "campaign-grid.rowData",
+}
+
+
+def callback_payload(dependency: dict, query: str) -> dict:
+    """What the renderer sends when `as-of` changes (a refresh tick): the new instant in, the URL as state."""
+    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in dependency["output"].strip(".").split("...")]
+    return {"output": dependency["output"], "outputs": outputs,
+            "inputs": [{"id": "as-of", "property": "data", "value": int(time.time() * 1000)}],
+            "changedPropIds": ["as-of.data"],
             "state": [{"id": "url", "property": "search", "value": "?" + query}]}
+
+
+class LiveStream:
+    """Posts 20 events a second (5 every 250 ms) stamped now, as the demo stream does: every commit
+    changes the bucket holding "now", so the cache can serve only the closed buckets."""
+
+    def __init__(self, server: PulseProcess):
+        self.server, self.stop_flag, self.sent = server, threading.Event(), 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.stop_flag.set()
+        self.thread.join()
+
+    def _run(self):
+        rng = random.Random(1)
+        while not self.stop_flag.wait(0.25):
+            now = datetime.now(timezone.utc)
+            rows = [{"event_id": f"bench-live-{self.sent + i}", "ts": now.isoformat(), "type": "page_view",
+                     "user_id": f"bench-u{rng.randrange(5000)}", "session_id": f"bench-s{rng.randrange(2000)}",
+                     "channel": rng.choice(["email", "paid_search", "direct"]), "device": "mobile",
+                     "region": "US", "page": "/"} for i in range(5)]
+            status, _ = self.server.post("/api/v1/events", rows)
+            if status == 200:
+                self.sent += len(rows)
 
 
 def dash_outputs(url: str) -> dict:
@@ -95,16 +137,22 @@ def percentile(values, q):
 
 def measure_http(server: PulseProcess, runs: int) -> dict:
     outputs = dash_outputs(server.url)
-    dependency = next(d for k, d in outputs.items() if "_pages_content" in k)
+    page_dependency = next(d for k, d in outputs.items() if "_pages_content" in k)
+    dependencies = {name: next(d for k, d in outputs.items() if marker in k) for name, marker in CALLBACKS.items()}
     results = {}
-    for label, query in SETTINGS:
-        page = page_payload(dependency, query)
-        timings = {"page": [], "refresh": [], "kpis": []}
-        for _ in range(runs):
-            timings["page"].append(post(server.url, page))
-            timings["refresh"].append(post(server.url, refresh_payload(query)))
-            timings["kpis"].append(get(server.url + "/api/v1/kpis?" + query))
-        results[label] = timings
+    for mode in ("quiet", "live"):
+        stream = LiveStream(server) if mode == "live" else contextlib.nullcontext()
+        with stream:
+            for label, query in SETTINGS:
+                timings = {name: [] for name in ("page", *CALLBACKS, "kpis")}
+                for _ in range(runs):
+                    timings["page"].append(post(server.url, page_payload(page_dependency, query)))
+                    for name, dependency in dependencies.items():
+                        timings[name].append(post(server.url, callback_payload(dependency, query)))
+                    timings["kpis"].append(get(server.url + "/api/v1/kpis?" + query))
+                    if mode == "live":
+                        time.sleep(0.3)  # let commits land between refreshes, as between real 5 s ticks
+                results[(mode, label)] = timings
     return results
 
 
@@ -119,31 +167,44 @@ from queries.filters import Filters
 from queries.health import newest_event
 from queries.kpis import kpis_with_comparison
 from queries.timeseries import timeseries
-wh = Warehouse("duckdb:///" + sys.argv[2])
+wh = Warehouse("duckdb:///" + sys.argv[2])   # no writer in this process: no result cache, one query each
+assert wh.results is None
+
+def tiles(f, now, start, end):
+    kpis_with_comparison(wh, f, now=now); timeseries(wh, f, start, end); newest_event(wh)
+
+def trends(f, now, start, end):
+    timeseries(wh, f, start, end); timeseries(wh, f, *f.comparison(now)); channel_list(wh)
+    annotations_between(wh, start, end)
+
+def tables(f, now, start, end):
+    channel_performance(wh, f, start, end); campaign_performance(wh, f, start, end)
+
 out = {}
 for label, query in json.loads(sys.argv[3]):
-    times = []
-    for _ in range(int(sys.argv[4])):
-        started = time.perf_counter()
-        filters = Filters.from_query(query)
-        now = datetime.now(timezone.utc)
-        start, end = filters.resolve(now)
-        kpis_with_comparison(wh, filters, now=now)
-        timeseries(wh, filters, start, end)
-        timeseries(wh, filters, *filters.comparison(now))
-        channel_list(wh); channel_performance(wh, filters, start, end); campaign_performance(wh, filters, start, end)
-        annotations_between(wh, start, end); newest_event(wh)
-        times.append(time.perf_counter() - started)
-    out[label] = times
+    out[label] = {}
+    for name, fn in (("tiles", tiles), ("trends", trends), ("tables", tables)):
+        times = []
+        for _ in range(int(sys.argv[4])):
+            started = time.perf_counter()
+            filters = Filters.from_query(query)
+            now = datetime.now(timezone.utc)
+            fn(filters, now, *filters.resolve(now))
+            times.append(time.perf_counter() - started)
+        out[label][name] = times
 print("RESULT " + json.dumps(out), flush=True)
 '''
 
 
 def measure_queries(db: Path, runs: int) -> dict:
-    result = subprocess.run([sys.executable, "-c", QUERIES_ONLY, str(ROOT), str(db), json.dumps(SETTINGS), str(runs)],
-                            capture_output=True, text=True, check=True)
-    line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))
+    for _ in range(5):  # the stopped server may hold the file's lock for a moment
+        result = subprocess.run([sys.executable, "-c", QUERIES_ONLY, str(ROOT), str(db), json.dumps(SETTINGS),
+                                 str(runs)], capture_output=True, text=True)
+        lines = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")]
+        if lines:
+            return json.loads(lines[0].removeprefix("RESULT "))
+        time.sleep(2)
+    raise RuntimeError(result.stderr[-2000:])
 
 
 def ensure_warehouse(directory: Path, events: int) -> int:
@@ -167,26 +228,45 @@ def main(argv=None) -> int:
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pulse-bench-monitoring-"))
     print(f"Monitoring callbacks, {args.runs} runs each; {platform.node()} ({platform.machine()}, "
           f"{os.cpu_count()} cores), {datetime.now(timezone.utc):%Y-%m-%d}\n")
-    print("| events | filters | page render p50 / p95 ms | refresh p50 / p95 ms | /api/v1/kpis p50 / p95 ms "
-          "| queries only p50 / p95 ms | refresh / queries |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    http, floors = {}, {}
     for target in (int(n) for n in args.events.split(",")):
         directory = base / f"events-{target}"
         directory.mkdir(parents=True, exist_ok=True)
         count = ensure_warehouse(directory, target)
         server = PulseProcess(directory).start(timeout=300)
         try:
-            http = measure_http(server, args.runs)
+            http[count] = measure_http(server, args.runs)
         finally:
             server.stop()
-        floor = measure_queries(directory / "pulse.duckdb", args.runs)
-        for label, _ in SETTINGS:
-            t = http[label]
-            cells = [f"{statistics.median(v) * 1000:,.0f} / {percentile(v, .95) * 1000:,.0f}"
-                     for v in (t["page"], t["refresh"], t["kpis"], floor[label])]
-            ratio = statistics.median(t["refresh"]) / statistics.median(floor[label])
-            print(f"| {count:,} | {label} | " + " | ".join(cells) + f" | {ratio:.2f} |", flush=True)
+        floors[count] = measure_queries(directory / "pulse.duckdb", args.runs)
+    print_tables(http, floors)
     return 0
+
+
+def cell(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:,.0f} / {percentile(values, .95) * 1000:,.0f}"
+
+
+def print_tables(http: dict, floors: dict) -> None:
+    print("Callbacks over HTTP, p50 / p95 ms (quiet: no ingest, the cache serves repeated views; live: 20 "
+          "events/s arriving, every refresh recomputes the bucket holding now):\n")
+    print("| events | filters | data | page render | tiles | trends | tables | /api/v1/kpis |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|")
+    for count, results in http.items():
+        for (mode, label), t in results.items():
+            cells = [cell(t[name]) for name in ("page", *CALLBACKS, "kpis")]
+            print(f"| {count:,} | {label} | {mode} | " + " | ".join(cells) + " |")
+    print("\nThe same queries run directly in one process with no cache (each one query over the tables), "
+          "p50 / p95 ms, and the live callback's median as a ratio of it:\n")
+    print("| events | filters | tiles | trends | tables | live tiles / floor | live trends / floor | "
+          "live tables / floor |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for count, results in floors.items():
+        for label, _ in SETTINGS:
+            live = http[count][("live", label)]
+            ratios = [statistics.median(live[n]) / statistics.median(results[label][n]) for n in CALLBACKS]
+            print(f"| {count:,} | {label} | " + " | ".join(cell(results[label][n]) for n in CALLBACKS) + " | "
+                  + " | ".join(f"{r:.2f}" for r in ratios) + " |")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ if shutil.which("chromium") and "DASH_TEST_CHROMEPATH" not in os.environ:
     os.environ["DASH_TEST_CHROMEPATH"] = shutil.which("chromium")
 
 
+# Another port lets two checkouts run their browser tests side by side.
+PORT = int(os.environ.get("PULSE_TEST_PORT", "8050"))
+
+
 def pytest_setup_options():
     """Chromium flags for a closed network: no background fetches, no first-run work."""
     options = Options()
@@ -27,7 +31,7 @@ def start_pulse(dash_duo, warehouse):
     """Start a fresh Pulse app (its own registries) on the shared test warehouse; returns dash_duo."""
     def start(path: str = "/"):
         app = create_app(warehouse)
-        dash_duo.start_server(app)
+        dash_duo.start_server(app, port=PORT)
         dash_duo.wait_for_page(url=dash_duo.server_url + path, timeout=20)
         return dash_duo
     return start

@@ -1,0 +1,192 @@
+"""A/B experiments: the list for the picker, and the per-variant counts the statistics are computed from.
+
+Definitions (docs/metrics.md, "Experiments"):
+
+- **Exposure window**: [max(range start, experiment start_ts), min(range end, experiment end_ts)); an
+  exposure is an event carrying the experiment with its time in the window.
+- **Assignment**: a user belongs to the variant of their exposures. A user whose exposures in the window
+  show more than one variant (cross-device, a reassignment bug) is excluded from every variant and counted
+  as `multi_variant_users`.
+- **Dimension filters** select users by the session of their first exposure in the window (its channel,
+  campaign, device and region, as everywhere: the attributes of the session's first event). Exclusion is
+  counted among the users the filters select.
+- **Conversion**: a user converts when they have an event of the metric type at or after their first
+  exposure and before the window's end (after the experiment stopped, nobody is treated any more). The
+  event need not be in an exposed session.
+- **Funnel**: a user reaches step k when, in that same span, they have events of each of steps 1..k, in
+  any order (as the session funnel of queries/funnel.py).
+- Exposures naming a variant that is not in `experiment_variants` count towards a user's variants (so can
+  make them multi-variant) but have no row of their own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+import pandas as pd
+
+from data import schema
+from data.warehouse import Warehouse
+from queries.filters import FilterError, Filters
+from queries.funnel import PURCHASE_FUNNEL
+from queries.scope import dimension_predicate
+
+DEFAULT_METRIC = "purchase"
+
+
+@dataclass(frozen=True)
+class ExperimentDesign:
+    name: str
+    description: str | None
+    control: str
+    start_ts: datetime
+    end_ts: datetime | None
+    weights: dict  # variant -> planned share of users, in variant order
+
+
+class VariantCounts(NamedTuple):
+    variants: pd.DataFrame      # variant, weight, users, conversions: one row per configured variant
+    multi_variant_users: int    # users exposed to more than one variant, excluded from `variants`
+
+
+def experiment_list(wh: Warehouse) -> pd.DataFrame:
+    """Every experiment, newest first: name, description, control, start_ts, end_ts, variants (e.g. "A, B")."""
+    return wh.read("""
+        SELECT x.name, x.description, x.control, x.start_ts, x.end_ts,
+               string_agg(v.variant, ', ' ORDER BY v.variant) AS variants
+        FROM experiments x LEFT JOIN experiment_variants v ON v.experiment = x.name
+        GROUP BY x.name, x.description, x.control, x.start_ts, x.end_ts
+        ORDER BY x.start_ts DESC, x.name""")
+
+
+def experiment_design(wh: Warehouse, name: str) -> ExperimentDesign | None:
+    """The experiment called `name` with its variants' weights, or None when there is none."""
+    rows = wh.read("""
+        SELECT x.name, x.description, x.control, x.start_ts, x.end_ts, v.variant, v.weight
+        FROM experiments x LEFT JOIN experiment_variants v ON v.experiment = x.name
+        WHERE x.name = :name ORDER BY v.variant""", {"name": name})
+    if rows.empty:
+        return None
+    first = rows.iloc[0]
+    weights = {r.variant: float(r.weight) for r in rows.itertuples() if r.variant is not None}
+    return ExperimentDesign(first["name"], first["description"], first["control"], _timestamp(first["start_ts"]),
+                            _timestamp(first["end_ts"]), weights)
+
+
+def check_metric(metric: str | None) -> str:
+    """The metric step (an event type), `purchase` when not given; FilterError("metric", ...) otherwise."""
+    if metric is None or metric == "":
+        return DEFAULT_METRIC
+    if metric not in schema.EVENT_TYPES:
+        raise FilterError("metric", metric, f"must be one of {', '.join(schema.EVENT_TYPES)}")
+    return metric
+
+
+def exposure_window(design: ExperimentDesign, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The part of [start, end) during which the experiment ran (may be empty: start >= end)."""
+    stop = min(end, design.end_ts) if design.end_ts is not None else end
+    return max(start, design.start_ts), stop
+
+
+def variant_counts(wh: Warehouse, design: ExperimentDesign, filters: Filters, start: datetime, end: datetime,
+                   metric: str = DEFAULT_METRIC) -> VariantCounts:
+    """Exposed users and converted users per variant over the range [start, end) (module docstring)."""
+    cte, params = _exposed_users_cte(design, filters, start, end)
+    sql = cte + """,
+    converters AS (
+        SELECT DISTINCT e.user_id
+        FROM events e JOIN exposed_users u ON u.user_id = e.user_id
+        WHERE e.type = :metric AND e.ts >= u.first_exposure AND e.ts < :window_end
+    ),
+    totals AS (
+        SELECT u.variant, count(*) AS users, count(c.user_id) AS conversions
+        FROM exposed_users u LEFT JOIN converters c ON c.user_id = u.user_id
+        GROUP BY u.variant
+    )
+    SELECT v.variant, v.weight, coalesce(t.users, 0) AS users, coalesce(t.conversions, 0) AS conversions
+    FROM experiment_variants v LEFT JOIN totals t ON t.variant = v.variant
+    WHERE v.experiment = :experiment
+    UNION ALL
+    SELECT NULL, NULL, t.users, t.conversions FROM totals t WHERE t.variant IS NULL"""
+    params["metric"] = check_metric(metric)
+    rows = wh.read(sql, params)
+    multi = rows[rows.variant.isna()]
+    variants = rows[rows.variant.notna()].sort_values("variant").reset_index(drop=True)
+    variants = variants.astype({"weight": float, "users": int, "conversions": int})
+    return VariantCounts(variants, int(multi.users.sum()) if len(multi) else 0)
+
+
+def variant_funnels(wh: Warehouse, design: ExperimentDesign, filters: Filters, start: datetime, end: datetime,
+                    steps: tuple[str, ...] = PURCHASE_FUNNEL) -> pd.DataFrame:
+    """Users of each variant reaching each step after exposure (module docstring), for funnels side by side.
+    Columns: variant, step, users, from_previous, from_start; every configured variant, zero-filled."""
+    for step in steps:
+        check_metric(step)
+    cte, params = _exposed_users_cte(design, filters, start, end)
+    flags = ", ".join(f"max(CASE WHEN e.type = :step_{i} THEN 1 ELSE 0 END) AS s{i}" for i in range(len(steps)))
+    reached = ", ".join("sum(" + " * ".join(f"s{j}" for j in range(i + 1)) + f") AS reached_{i}"
+                        for i in range(len(steps)))
+    sql = cte + """,
+    per_user AS (
+        SELECT u.user_id, u.variant, """ + flags + """
+        FROM exposed_users u
+        LEFT JOIN events e ON e.user_id = u.user_id AND e.ts >= u.first_exposure AND e.ts < :window_end
+                          AND e.type IN :steps
+        WHERE u.variant IS NOT NULL
+        GROUP BY u.user_id, u.variant
+    )
+    SELECT variant, """ + reached + " FROM per_user GROUP BY variant"
+    params.update({f"step_{i}": step for i, step in enumerate(steps)}, steps=list(steps))
+    by_variant = wh.read(sql, params).set_index("variant")
+    frames = [_funnel_table(variant, steps, by_variant) for variant in design.weights]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["variant", "step", "users", "from_previous", "from_start"])
+
+
+def _exposed_users_cte(design: ExperimentDesign, filters: Filters, start: datetime,
+                       end: datetime) -> tuple[str, dict]:
+    """CTEs ending in `exposed_users(user_id, first_exposure, variant)`; variant NULL for a user exposed to
+    several variants. Parameters: experiment, window_start, window_end and the dimension filters."""
+    predicate, params = dimension_predicate(filters, "s")
+    window_start, window_end = exposure_window(design, start, end)
+    sql = """WITH
+    exposures AS (
+        SELECT event_id, user_id, session_id, ts, variant FROM events
+        WHERE experiment = :experiment AND ts >= :window_start AND ts < :window_end
+    ),
+    ranked_exposures AS (
+        SELECT user_id, session_id, ts, variant,
+               row_number() OVER (PARTITION BY user_id ORDER BY ts, event_id) AS nth
+        FROM exposures
+    ),
+    variants_seen AS (
+        SELECT user_id, count(DISTINCT variant) AS variants FROM exposures GROUP BY user_id
+    ),
+    exposed_users AS (
+        SELECT r.user_id, r.ts AS first_exposure, CASE WHEN v.variants = 1 THEN r.variant END AS variant
+        FROM ranked_exposures r
+        JOIN variants_seen v ON v.user_id = r.user_id
+        JOIN sessions s ON s.session_id = r.session_id
+        WHERE r.nth = 1 AND """ + predicate + """
+    )"""
+    params.update(experiment=design.name, window_start=window_start, window_end=window_end)
+    return sql, params
+
+
+def _funnel_table(variant: str, steps: tuple[str, ...], by_variant: pd.DataFrame) -> pd.DataFrame:
+    counts = [int(by_variant.loc[variant, f"reached_{i}"] or 0) if variant in by_variant.index else 0
+              for i in range(len(steps))]
+    table = pd.DataFrame({"variant": variant, "step": list(steps), "users": counts})
+    first = counts[0]
+    previous = table["users"].shift(1)
+    table["from_previous"] = (table["users"] / previous.where(previous > 0)).astype(float)
+    table["from_start"] = table["users"] / first if first else float("nan")
+    table.loc[0, "from_previous"] = 1.0 if first else float("nan")
+    return table
+
+
+def _timestamp(value) -> datetime | None:
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).to_pydatetime()

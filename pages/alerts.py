@@ -35,12 +35,14 @@ def layout(filters: Filters, start, end):
     kpis = [{"label": KPI_DISPLAY[k].label, "value": k} for k in KPI_DISPLAY]
     return html.Div([
         html.H1("Alerts", className="h3"),
-        html.Div([dbc.Button("Enable / disable", id="rule-toggle", size="sm", color="secondary", className="me-2"),
+        html.Div([dbc.Button("Edit", id="rule-edit", size="sm", color="primary", className="me-2"),
+                  dbc.Button("Enable / disable", id="rule-toggle", size="sm", color="secondary", className="me-2"),
                   dbc.Button("Delete", id="rule-delete", size="sm", color="danger"),
                   html.Small(" the rule selected in the table", className="text-body-secondary")],
                  className="mb-2"),
         html.Div(id="alerts-tables", children=tables()),
-        html.H2("New rule", className="h5 mt-3"),
+        html.H2("New rule", className="h5 mt-3", id="rule-form-title"),
+        dcc.Store(id="rule-editing", data=None),  # the id of the rule the form edits; None: a new rule
         dbc.Row([
             _field("Name", dcc.Input(id="rule-name", className="form-control", maxLength=200)),
             _field("KPI", dbc.Select(id="rule-kpi", options=kpis, value="conversion_rate")),
@@ -57,7 +59,9 @@ def layout(filters: Filters, start, end):
         html.Small("Threshold: the KPI over the window against the value. Baseline: value is the drop (0.4 = 40 %) "
                    "against the same window of the previous 4 weeks. Pacing (spend): value is the tolerance "
                    "above the day's plan.", className="text-body-secondary"),
-        html.Div(dbc.Button("Add rule", id="rule-add", className="mt-2"), className="mb-2"),
+        html.Div([dbc.Button("Add rule", id="rule-add", className="mt-2 me-2"),
+                  dbc.Button("Cancel editing", id="rule-cancel", color="link", className="mt-2", style={"display": "none"})],
+                 className="mb-2"),
         html.Div(id="rule-message"),
         html.H2("Webhooks", className="h5 mt-3"),
         html.Div(id="webhook-list", children=webhook_list()),
@@ -102,26 +106,78 @@ def webhook_list() -> html.Ul:
     return html.Ul([html.Li(url) for url in hooks.get("url", [])] or [html.Li("None yet", className="text-body-secondary")])
 
 
+FORM_FIELDS = ("rule-name", "rule-kpi", "rule-kind", "rule-operator", "rule-value", "rule-window", "rule-pending",
+               "rule-filters")
+
+
+def _form_mode(rule_id: int | None) -> tuple:
+    """Form title, save button text, cancel button style: adding a rule, or editing rule `rule_id`."""
+    if rule_id is None:
+        return "New rule", "Add rule", {"display": "none"}
+    return f"Edit rule {rule_id}", f"Save rule {rule_id}", {}
+
+
 @callback(Output("rule-message", "children"), Output("alerts-tables", "children"),
-          Input("rule-add", "n_clicks"),
-          State("rule-name", "value"), State("rule-kpi", "value"), State("rule-kind", "value"),
-          State("rule-operator", "value"), State("rule-value", "value"), State("rule-window", "value"),
-          State("rule-pending", "value"), State("rule-filters", "value"), prevent_initial_call=True)
-def add_rule(_, name, kpi, kind, operator, value, window, pending, filters):
+          Output("rule-editing", "data"), Output("rule-form-title", "children"), Output("rule-add", "children"),
+          Output("rule-cancel", "style"),
+          Input("rule-add", "n_clicks"), *[State(f, "value") for f in FORM_FIELDS], State("rule-editing", "data"),
+          prevent_initial_call=True)
+def save_rule(_, name, kpi, kind, operator, value, window, pending, filters, editing):
+    """Add the rule in the form, or save it over the rule being edited (keeping its on/off state)."""
     data = {"name": name or "", "kpi": kpi, "kind": kind, "operator": operator, "window_minutes": window,
             "pending_minutes": pending, "filters": filters or ""}
-    if kind == "pacing":
-        data["tolerance"] = value
-    else:
-        data["value"] = value
+    data["tolerance" if kind == "pacing" else "value"] = value
+    writer = current_app.extensions["pulse.writer"]
     try:
+        if editing is not None:
+            stored = _stored_rule(editing)
+            if stored is None:
+                return (dbc.Alert(f"Rule {editing} no longer exists", color="warning"), tables(), None,
+                        *_form_mode(None))
+            rule = validate_rule({k: v for k, v in data.items() if v is not None} | {"enabled": stored["enabled"]})
+            writer.call(lambda conn: q.update_rule(conn, editing, rule.model_dump()))
+            return (dbc.Alert(f"Rule {editing} saved: {rule.name}", color="success", duration=4000), tables(), None,
+                    *_form_mode(None))
         rule = validate_rule({k: v for k, v in data.items() if v is not None})
     except RuleError as error:
-        return dbc.Alert([html.Div(f"{p['field']}={p['value']!r}: {p['problem']}") for p in error.problems],
-                         color="warning"), no_update
-    writer = current_app.extensions["pulse.writer"]
+        return (dbc.Alert([html.Div(f"{p['field']}={p['value']!r}: {p['problem']}") for p in error.problems],
+                          color="warning"), no_update, no_update, no_update, no_update, no_update)
     rule_id = writer.call(lambda conn: q.insert_rule(conn, rule.model_dump()))
-    return dbc.Alert(f"Rule {rule_id} added: {rule.name}", color="success", duration=4000), tables()
+    return (dbc.Alert(f"Rule {rule_id} added: {rule.name}", color="success", duration=4000), tables(), None,
+            *_form_mode(None))
+
+
+def _stored_rule(rule_id: int) -> dict | None:
+    stored = q.rule(_state.warehouse(), rule_id)
+    return None if stored.empty else json.loads(stored.iloc[[0]].to_json(orient="records", date_format="iso"))[0]  # plain values
+
+
+@callback(*[Output(f, "value", allow_duplicate=True) for f in FORM_FIELDS],
+          Output("rule-editing", "data", allow_duplicate=True),
+          Output("rule-form-title", "children", allow_duplicate=True),
+          Output("rule-add", "children", allow_duplicate=True), Output("rule-cancel", "style", allow_duplicate=True),
+          Output("rule-message", "children", allow_duplicate=True),
+          Input("rule-edit", "n_clicks"), State("rule-grid", "selectedRows"), prevent_initial_call=True)
+def edit_rule(_, selected):
+    """Load the selected rule into the form; saving then changes it in place."""
+    keep = [no_update] * (len(FORM_FIELDS) + 4)
+    if not selected:
+        return *keep, dbc.Alert("Select a rule in the table first", color="warning", duration=4000)
+    rule_id = int(selected[0]["id"])
+    row = _stored_rule(rule_id)
+    if row is None:
+        return *keep, dbc.Alert(f"Rule {rule_id} no longer exists", color="warning")
+    value = row["tolerance"] if row["kind"] == "pacing" else row["value"]
+    return (row["name"], row["kpi"], row["kind"], row["operator"], value, row["window_minutes"],
+            row["pending_minutes"], row["filters"], rule_id, *_form_mode(rule_id), None)
+
+
+@callback(Output("rule-editing", "data", allow_duplicate=True),
+          Output("rule-form-title", "children", allow_duplicate=True),
+          Output("rule-add", "children", allow_duplicate=True), Output("rule-cancel", "style", allow_duplicate=True),
+          Input("rule-cancel", "n_clicks"), prevent_initial_call=True)
+def cancel_editing(_):
+    return None, *_form_mode(None)
 
 
 @callback(Output("webhook-message", "children"), Output("webhook-list", "children"),
@@ -147,10 +203,9 @@ def change_rule(_, __, selected):
     if dash.ctx.triggered_id == "rule-delete":
         writer.call(lambda conn: q.delete_rule(conn, rule_id))
         return dbc.Alert(f"Rule {rule_id} deleted", color="success", duration=4000), tables()
-    stored = q.rule(_state.warehouse(), rule_id)
-    if stored.empty:
+    row = _stored_rule(rule_id)
+    if row is None:
         return dbc.Alert(f"Rule {rule_id} no longer exists", color="warning"), tables()
-    row = json.loads(stored.iloc[[0]].to_json(orient="records"))[0]  # plain Python values
     rule = validate_rule({k: row[k] for k in q.RULE_FIELDS} | {"enabled": not bool(row["enabled"])})
     writer.call(lambda conn: q.update_rule(conn, rule_id, rule.model_dump()))
     state = "enabled" if rule.enabled else "disabled"

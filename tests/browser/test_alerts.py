@@ -105,3 +105,33 @@ def test_a_rule_made_in_the_ui_fires_shows_the_banner_and_reaches_the_webhook(da
     evaluator.stop()
     http.shutdown()
     warehouse.dispose()
+
+
+def test_a_rule_is_edited_in_place_from_the_page(dash_duo, tmp_path):
+    warehouse = Warehouse(f"duckdb:///{tmp_path / 'pulse.duckdb'}")
+    app = create_app(warehouse, data_dir=tmp_path)
+    dash_duo.start_server(app)
+    duo = dash_duo
+    duo.wait_for_page(url=duo.server_url + "/alerts", timeout=20)
+    type_into(duo, "#rule-name", "Checkout conversion")
+    type_into(duo, "#rule-value", "0.02")
+    click(duo, "#rule-add")
+    duo.wait_for_contains_text("#rule-grid", "< 0.02 over 60 min", timeout=20)
+
+    duo.find_element("#rule-grid .ag-row[row-index='0'] .ag-cell").click()
+    click(duo, "#rule-edit")
+    duo.wait_for_text_to_equal("#rule-add", "Save rule 1", timeout=20)
+    assert duo.find_element("#rule-name").get_attribute("value") == "Checkout conversion"
+    assert float(duo.find_element("#rule-value").get_attribute("value")) == 0.02
+    type_into(duo, "#rule-value", "0.015")
+    type_into(duo, "#rule-window", "30")
+    click(duo, "#rule-add")
+    duo.wait_for_contains_text("#rule-message", "Rule 1 saved", timeout=20)
+    duo.wait_for_contains_text("#rule-grid", "< 0.015 over 30 min", timeout=20)
+    duo.wait_for_text_to_equal("#rule-add", "Add rule", timeout=20)
+
+    stored = warehouse.read("SELECT id, value, window_minutes, enabled FROM alert_rules")
+    assert stored.to_dict("records") == [{"id": 1, "value": 0.015, "window_minutes": 30, "enabled": True}]
+    assert duo.get_logs() == []
+    app.server.extensions["pulse.writer"].stop()
+    warehouse.dispose()

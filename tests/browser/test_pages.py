@@ -2,6 +2,7 @@
 from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
+import pandas as pd
 from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 
@@ -155,3 +156,37 @@ def test_clicking_a_channel_in_a_chart_filters_by_it(start_pulse, raw):
     expected = reference.kpis(raw["events"], raw["ad_spend"], *WEEK, channel=(top,))
     duo.wait_for_text_to_equal(kpi_selector("sessions"), formatting.integer(expected["sessions"]), timeout=20)
     assert duo.get_logs() == []
+
+
+def test_an_annotation_added_on_the_page_is_stored_and_drawn(dash_duo, tmp_path, warehouse_path):
+    import shutil
+    from app import create_app
+    from data.warehouse import Warehouse
+
+    shutil.copy(warehouse_path, tmp_path / "pulse.duckdb")  # its own copy: this test writes
+    warehouse = Warehouse(f"duckdb:///{tmp_path / 'pulse.duckdb'}")
+    dash_duo.start_server(create_app(warehouse, timezone="Europe/Berlin", data_dir=tmp_path))
+    duo = dash_duo
+    duo.wait_for_page(url=duo.server_url + "/?" + WEEK_QUERY, timeout=20)
+    duo.wait_for_element("#chart-revenue .scatterlayer .trace", timeout=20)  # the figure has arrived
+    before = len(duo.find_elements("#chart-revenue .shapelayer path"))
+
+    summary = duo.find_element("details summary")
+    duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", summary)
+    # A datetime-local input is typed in the browser's locale; set it as React expects a user's input.
+    duo.driver.execute_script(
+        "const el = document.getElementById('annotation-ts');"
+        "Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(el, '2026-11-18T10:30');"
+        "el.dispatchEvent(new Event('input', {bubbles: true}));")
+    duo.find_element("#annotation-text").send_keys("Checkout <b>hotfix</b> deployed")
+    duo.driver.execute_script("arguments[0].click();", duo.find_element("#annotation-add"))
+    duo.wait_for_contains_text("#annotation-message", "Added", timeout=20)
+
+    stored = warehouse.read("SELECT ts, kind, text, source FROM annotations WHERE text LIKE 'Checkout%'")
+    # 10:30 in Berlin on 18 November (UTC+1) is 09:30 UTC.
+    assert stored.to_dict("records") == [{"ts": pd.Timestamp("2026-11-18 09:30"), "kind": "incident",
+                                          "text": "Checkout <b>hotfix</b> deployed", "source": "user"}]
+    until(lambda: len(duo.find_elements("#chart-revenue .shapelayer path")) == before + 1, timeout=20)
+    assert "hotfix" not in duo.find_element("#chart-revenue").text  # the kind labels the span; text on hover
+    assert duo.get_logs() == []
+    warehouse.dispose()

@@ -7,6 +7,8 @@ Entries live in flask-caching's in-process SimpleCache, least recently used out 
 """
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, Callable
 
@@ -19,6 +21,8 @@ class ResultCache:
     def __init__(self, changes: ChangeLog, entries: int = 20_000):
         self.changes = changes
         self._store = SimpleCache(threshold=entries, default_timeout=0)
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, Future] = {}
         self.hits = 0
         self.misses = 0
 
@@ -39,6 +43,25 @@ class ResultCache:
         value = self.get(key, until)
         if value is None:
             seq = self.changes.seq
-            value = compute()
+            value = self.shared(key, compute)
             self.put(key, value, seq)
         return value
+
+    def shared(self, key: str, compute: Callable[[], Any]) -> Any:
+        """`compute()`, or, when another thread is already computing `key`, its result. The parts of one
+        refresh (tiles, charts) and viewers refreshing together ask for the same pieces at once."""
+        with self._lock:
+            flight = self._in_flight.get(key)
+            owner = flight is None
+            if owner:
+                flight = self._in_flight[key] = Future()
+        if not owner:
+            return flight.result()
+        try:
+            flight.set_result(compute())
+        except BaseException as error:  # the waiters get the same error
+            flight.set_exception(error)
+        finally:
+            with self._lock:
+                del self._in_flight[key]
+        return flight.result()

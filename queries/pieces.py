@@ -53,7 +53,8 @@ def cached_rows(wh: Warehouse, name: str, filters: Filters, start: datetime, end
     seq = wh.results.changes.seq
     runs = _missing_runs(found)
     # Typically two runs, the partial first bucket and the one holding now: DuckDB runs them side by side.
-    computed = _POOL.map(lambda run: compute(pieces[run[0]][0], pieces[run[1]][1], run[0] == 0), runs)
+    computed = _POOL.map(lambda run: wh.results.shared(
+        keys[run[0]] + ".." + keys[run[1]], lambda: compute(pieces[run[0]][0], pieces[run[1]][1], run[0] == 0)), runs)
     for (first, last), rows in zip(runs, computed):
         labels = rows["bucket"] if len(rows) else pd.Series([], dtype="datetime64[us]")
         for i in range(first, last + 1):

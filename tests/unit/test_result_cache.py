@@ -122,3 +122,26 @@ def test_change_log_agrees_with_a_scan_of_every_commit():
             assert answer == truth or (keep == 5 and not answer)
         log.record(None)  # a commit that touched no events or spend
         assert log.seq == len(commits)
+
+
+def test_parts_asking_for_the_same_piece_at_once_compute_it_once():
+    import threading
+    import time
+
+    from data.results import ResultCache
+
+    cache, calls = ResultCache(ChangeLog()), []
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.2)
+        return len(calls)
+
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(cache.shared("piece", compute))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == [1] and answers == [1, 1, 1, 1]
+    assert cache.shared("piece", compute) == 2  # once done, the next request computes afresh

@@ -108,3 +108,50 @@ def channel_mix(table: pd.DataFrame, metric: str, title: str) -> dict:
 def empty(height: int = 300) -> dict:
     """A blank chart of the final size, shown until the first numbers arrive (the page does not jump)."""
     return {"data": [], "layout": _layout(None, height, xaxis={"visible": False}, yaxis={"visible": False})}
+
+
+STEP_COLOURS = ("#4c78a8", "#72b7b2", "#54a24b", "#eeca3b", "#f58518", "#e45756", "#b279a2", "#9d755d")
+
+
+def funnel_bars(labels: list[str], reached: list, from_start: list, title: str) -> dict:
+    """Entities reaching each step, labelled with the share of the first step."""
+    bar = {"type": "bar", "x": labels, "y": _numbers(reached), "marker": {"color": STEP_COLOURS[0]},
+           "text": [formatting.percent(v, 1) for v in from_start], "textposition": "auto",
+           "hovertemplate": "%{x}: %{y:,} (%{text} of the first step)<extra></extra>"}
+    return {"data": [bar], "layout": _layout(title, 320, yaxis={"tickformat": ","})}
+
+
+def segment_bars(table: pd.DataFrame, segment: str, labels: list[str], highlight: str | None, title: str) -> dict:
+    """Conversion from the first step to each step, one group of bars per step, one bar per segment; the
+    segment that deviates most drawn strong, the others faded."""
+    traces = []
+    for value, rows in table.groupby(segment, sort=False):
+        strong = highlight is None or value == highlight
+        traces.append({"type": "bar", "name": str(value), "x": [labels[k - 1] for k in rows["step"]],
+                       "y": _numbers(rows["from_start"]), "opacity": 1.0 if strong else 0.35,
+                       "hovertemplate": str(value).replace("%", "%%") + ": %{y:.1%}<extra></extra>"})
+    return {"data": traces, "layout": _layout(title, 340, barmode="group", yaxis={"tickformat": ".0%"},
+                                              legend={"orientation": "h", "y": -0.25})}
+
+
+def step_trend(table: pd.DataFrame, labels: list[str], tz: str, title: str) -> dict:
+    """Conversion from the first step to each later step, per bucket of entry time."""
+    traces = []
+    for k, rows in table[table["step"] > 1].groupby("step"):
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": labels[k - 1],
+                       "x": _times(local(rows["bucket"], tz)), "y": _numbers(rows["from_start"]),
+                       "line": {"color": STEP_COLOURS[(k - 1) % len(STEP_COLOURS)], "width": 2}})
+    return {"data": traces, "layout": _layout(title, 300, yaxis={"tickformat": ".1%"}, hovermode="x unified",
+                                              legend={"orientation": "h", "y": -0.25})}
+
+
+def duration_histogram(table: pd.DataFrame, title: str) -> dict:
+    """How long conversions took between consecutive steps: one bar series per pair of steps."""
+    traces = []
+    for (from_step, to_step), rows in table.groupby(["from_step", "to_step"], sort=False):
+        centres = (rows["bin_start_seconds"] + rows["bin_end_seconds"]) / 2 / 60
+        traces.append({"type": "bar", "name": f"{from_step} → {to_step}", "x": _numbers(centres),
+                       "y": _numbers(rows["converted"]), "width": _numbers((rows["bin_end_seconds"]
+                                                                             - rows["bin_start_seconds"]) / 60)})
+    return {"data": traces, "layout": _layout(title, 300, barmode="overlay", xaxis={"title": {"text": "minutes"}},
+                                              legend={"orientation": "h", "y": -0.3})}

@@ -1,44 +1,202 @@
-"""Funnel: where sessions drop off on the way from visit to purchase."""
+"""Funnel: where people drop off on the way from visit to purchase, for which segment, and since when.
+
+Steps, counting unit, conversion window, order, breakdown and trend interval live in the URL next to the
+filters (docs/metrics.md, "Funnel"); every number comes from `queries.funnel.funnel_report`, as
+`/api/v1/funnel` does. The drop-off list of any step downloads as CSV for retargeting.
+"""
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 import dash
 import dash_bootstrap_components as dbc
-import plotly.graph_objects as go
-from dash import dcc, html
+import pandas as pd
+from dash import Input, Output, State, callback, dcc, html, no_update
 
-from components import formatting
+from analytics.segments import most_deviating
+from components import charts, formatting
 from components.filter_bar import filter_bar
+from components.grid import grid, number_column, text_column
+from components.messages import input_error
+from data.schema import EVENT_TYPES
 from pages import _state
 from queries.dimensions import dimension_options
-from queries.filters import Filters
-from queries.funnel import session_funnel
+from queries.filters import FilterError, Filters
+from queries.funnel import BREAKDOWNS, FunnelOptions, funnel_dropoffs, funnel_report
 
 dash.register_page(__name__, path="/funnel", name="Funnel", title="Pulse · Funnel", order=1)
 
 DEFAULTS = Filters(start="now-7d", end="now")
 STEP_LABELS = {"page_view": "Visit", "product_view": "Product view", "add_to_cart": "Add to cart",
                "checkout": "Checkout", "purchase": "Purchase", "signup": "Sign-up"}
+STEP_SLOTS = 6
+WINDOWS = ("30m", "1h", "6h", "1d", "7d", "30d")
+BREAKDOWN_LABELS = {"channel": "Channel", "campaign": "Campaign", "device": "Device", "region": "Region",
+                    "landing_page": "Landing page"}
+STEP_COLUMNS = [
+    text_column("label", "Step", pinned="left"), number_column("reached", "Reached", "integer"),
+    number_column("from_previous", "From previous", "percent"), number_column("from_start", "From start", "percent"),
+    number_column("dropped", "Dropped", "integer"), number_column("in_progress", "Still in progress", "integer"),
+]
+TIME_COLUMNS = [
+    text_column("pair", "Between"), number_column("converted", "Converted", "integer"),
+    text_column("median", "Median"), text_column("p90", "90th percentile"),
+]
+
+
+def options_of(filters: Filters) -> FunnelOptions:
+    """The funnel's own URL parameters, kept by `Filters` among its extras."""
+    return FunnelOptions.from_query({k: v for k, v in filters.extra.items() if isinstance(v, str)})
+
+
+def label(step: str) -> str:
+    return STEP_LABELS.get(step, step)
 
 
 @_state.with_filters(DEFAULTS)
 def layout(filters: Filters, start, end):
-    wh = _state.warehouse()
-    table = session_funnel(wh, filters, start, end)
-    labels = [STEP_LABELS.get(step, step) for step in table["step"]]
-    figure = go.Figure(go.Funnel(y=labels, x=table["sessions"], textinfo="value+percent initial"))
-    figure.update_layout(template="plotly_white", margin=dict(l=10, r=10, t=10, b=10), height=380)
-    rows = [html.Tr([html.Td(label), html.Td(formatting.integer(r.sessions), className="text-end"),
-                     html.Td(formatting.percent(r.from_previous, 1), className="text-end"),
-                     html.Td(formatting.percent(r.from_start, 1), className="text-end")],
-                    id={"type": "funnel-row", "step": r.step})
-            for label, r in zip(labels, table.itertuples())]
-    steps_table = dbc.Table([html.Thead(html.Tr([html.Th("Step"), html.Th("Sessions", className="text-end"),
-                                                 html.Th("From previous", className="text-end"),
-                                                 html.Th("From start", className="text-end")])),
-                             html.Tbody(rows)], size="sm", id="funnel-table")
+    wh, tz = _state.warehouse(), _state.timezone()
+    options = options_of(filters)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    report = funnel_report(wh, filters, start, end, options, now=now, tz=tz)
+    labels = [label(s) for s in options.steps]
     return html.Div([
         html.H1("Funnel", className="h3"),
         filter_bar(filters, dimension_options(wh), comparison=False),
-        dbc.Row([dbc.Col(dcc.Graph(figure=figure, id="funnel-chart", config={"displaylogo": False}), lg=7),
-                  dbc.Col(steps_table, lg=5)]),
+        _option_bar(options),
+        dbc.Row([
+            dbc.Col(dcc.Graph(id="funnel-chart", config={"displaylogo": False}, figure=charts.funnel_bars(
+                labels, list(report.steps["reached"]), list(report.steps["from_start"]),
+                f"{options.count.capitalize()} reaching each step within {options.window} ({options.order} order)")),
+                lg=7),
+            dbc.Col(_steps_table(report.steps, labels), lg=5),
+        ]),
+        _breakdown_section(report.breakdown, options, labels),
+        dbc.Row([
+            dbc.Col(dcc.Graph(id="funnel-trend", config={"displaylogo": False},
+                              figure=charts.step_trend(report.trend, labels, tz, "Conversion from the first step, "
+                                                                                 "by entry time")), lg=6),
+            dbc.Col([dcc.Graph(id="funnel-times-chart", config={"displaylogo": False},
+                               figure=charts.duration_histogram(_named(report.time_histogram),
+                                                                "Time to convert between steps")),
+                     grid("funnel-times", _times_table(report.times), TIME_COLUMNS)], lg=6),
+        ], className="mt-2"),
+        _dropoff_export(options, labels),
+        html.Div([html.A("This funnel as JSON", href="/api/v1/funnel?" + filters.to_query(), id="funnel-json",
+                         className="small me-3"),
+                  dcc.Link("A/B experiments on this funnel", href="/experiments", className="small")],
+                 className="mt-3"),
     ])
+
+
+def _option_bar(options: FunnelOptions) -> dbc.Row:
+    step_choices = [{"label": "–", "value": ""}] + [{"label": label(t), "value": t} for t in EVENT_TYPES]
+    slots = list(options.steps) + [""] * (STEP_SLOTS - len(options.steps))
+    windows = list(WINDOWS) + ([options.window] if options.window not in WINDOWS else [])
+    return dbc.Row([
+        dbc.Col([html.Label("Steps, in order", className="small text-body-secondary mb-0"),
+                 dbc.InputGroup([dbc.Select(id={"type": "funnel-step", "slot": i}, options=step_choices, value=v,
+                                            size="sm") for i, v in enumerate(slots)], size="sm")], lg=6),
+        _select("funnel-count", "Count", [("Sessions", "sessions"), ("Users", "users")], options.count),
+        _select("funnel-window", "Window", [(w, w) for w in windows], options.window),
+        _select("funnel-order", "Order", [("Indirect", "indirect"), ("Strict", "strict")], options.order),
+        _select("funnel-breakdown", "Breakdown", [("None", "")] + [(BREAKDOWN_LABELS[b], b) for b in BREAKDOWNS],
+                options.breakdown or ""),
+        _select("funnel-interval", "Trend by", [("Auto", ""), ("Hour", "hour"), ("Day", "day")],
+                options.interval or ""),
+    ], className="g-2 mb-3 align-items-end")
+
+
+def _select(select_id: str, title: str, choices: list[tuple[str, str]], value: str) -> dbc.Col:
+    return dbc.Col([html.Label(title, className="small text-body-secondary mb-0"),
+                    dbc.Select(id=select_id, options=[{"label": a, "value": b} for a, b in choices], value=value,
+                               size="sm")], lg=True, xs=6)
+
+
+def _steps_table(steps: pd.DataFrame, labels: list[str]):
+    table = steps.assign(label=[f"{k}. {labels[k - 1]}" for k in steps["step"]])
+    return grid("funnel-table", table, STEP_COLUMNS)
+
+
+def _breakdown_section(table: pd.DataFrame | None, options: FunnelOptions, labels: list[str]) -> html.Div:
+    if table is None:
+        return html.Div(id="funnel-breakdown")
+    segment = options.breakdown
+    first, last = table[table["step"] == 1], table[table["step"] == len(options.steps)]
+    entered = first.set_index(segment)["reached"]
+    converted = last.set_index(segment)["reached"].reindex(entered.index).fillna(0)
+    names = list(entered.index)
+    worst = most_deviating(names, entered.to_numpy(), converted.to_numpy())
+    note = (f"{BREAKDOWN_LABELS[segment]} that deviates most: {worst} "
+            f"({formatting.percent(converted[worst] / entered[worst], 1)} reach {labels[-1]}, against "
+            f"{formatting.percent(converted.sum() / entered.sum(), 1)} overall)") if worst is not None else ""
+    side_by_side = table.assign(label=[labels[k - 1] for k in table["step"]]).pivot(
+        index=segment, columns="label", values="from_start")[labels[1:]].reset_index()
+    columns = [text_column(segment, BREAKDOWN_LABELS[segment], pinned="left")] + [
+        number_column(name, name, "percent") for name in labels[1:]]
+    return html.Div([
+        html.H2(f"By {BREAKDOWN_LABELS[segment].lower()}", className="h5 mt-3"),
+        dbc.Alert(note, color="info", id="funnel-deviation", className="py-2 small") if note else None,
+        dcc.Graph(id="funnel-segments", config={"displaylogo": False},
+                  figure=charts.segment_bars(table, segment, labels, worst,
+                                             f"Conversion from the first step by {BREAKDOWN_LABELS[segment].lower()}")),
+        grid("funnel-segment-grid", side_by_side, columns),
+    ], id="funnel-breakdown")
+
+
+def _named(histogram: pd.DataFrame) -> pd.DataFrame:
+    return histogram.assign(from_step=[label(s) for s in histogram["from_step"]],
+                            to_step=[label(s) for s in histogram["to_step"]]) if len(histogram) else histogram
+
+
+def _times_table(times: pd.DataFrame) -> pd.DataFrame:
+    def shown(seconds):
+        return formatting.duration(pd.Timedelta(seconds=float(seconds))) if pd.notna(seconds) else formatting.MISSING
+    return pd.DataFrame({"pair": [f"{label(a)} → {label(b)}" for a, b in zip(times["from_step"], times["to_step"])],
+                         "converted": times["converted"], "median": [shown(v) for v in times["median_seconds"]],
+                         "p90": [shown(v) for v in times["p90_seconds"]]})
+
+
+def _dropoff_export(options: FunnelOptions, labels: list[str]) -> dbc.Row:
+    choices = [{"label": f"Reached {labels[k]}, not {labels[k + 1]}", "value": str(k + 1)}
+               for k in range(len(labels) - 1)]
+    return dbc.Row([
+        dbc.Col(html.Label("Drop-off list for retargeting", className="small text-body-secondary"), width="auto"),
+        dbc.Col(dbc.Select(id="dropoff-step", options=choices, value=str(len(labels) - 1), size="sm"), md=4),
+        dbc.Col(dbc.Button("Download CSV", id="dropoff-download", size="sm", color="secondary"), width="auto"),
+        dcc.Download(id="dropoff-file"),
+        html.Div(id="funnel-export-error"),
+    ], className="g-2 mt-3 align-items-center")
+
+
+@callback(Output("url", "search", allow_duplicate=True),
+          Input({"type": "funnel-step", "slot": dash.ALL}, "value"), Input("funnel-count", "value"),
+          Input("funnel-window", "value"), Input("funnel-order", "value"), Input("funnel-breakdown", "value"),
+          Input("funnel-interval", "value"), State("url", "search"), prevent_initial_call=True)
+def write_options_to_url(steps, count, window, order, breakdown, interval, search):
+    """Any change of the funnel's options becomes the URL, which redraws the view (a link restores it)."""
+    filters = Filters.from_query(search or "")
+    chosen = {"steps": ",".join(s for s in steps if s), "count": count, "window": window, "order": order,
+              "breakdown": breakdown or "", "interval": interval or ""}
+    extra = {k: v for k, v in filters.extra.items() if k not in chosen}
+    extra.update({k: v for k, v in chosen.items() if v})
+    if extra == filters.extra:
+        return no_update  # the controls just rendered with the URL's own values
+    return "?" + filters.with_changes(extra=extra).to_query()
+
+
+@callback(Output("dropoff-file", "data"), Output("funnel-export-error", "children"),
+          Input("dropoff-download", "n_clicks"), State("dropoff-step", "value"), State("url", "search"),
+          prevent_initial_call=True)
+def download_dropoffs(_, step, search):
+    try:
+        filters = Filters.from_query(search or "", DEFAULTS)
+        options = options_of(filters)
+        start, end = filters.resolve(tz=_state.timezone())
+        table = funnel_dropoffs(_state.warehouse(), filters, start, end, options, int(step),
+                                now=datetime.now(timezone.utc).replace(tzinfo=None))
+    except (FilterError, ValueError, TypeError) as error:
+        field, value, problem = getattr(error, "field", "step"), getattr(error, "value", step), str(error)
+        return no_update, input_error(field, value, problem)
+    name = f"pulse-dropoff-step{step}-{options.steps[int(step) - 1]}-{datetime.now(timezone.utc):%Y%m%d-%H%M}.csv"
+    return dcc.send_data_frame(table.to_csv, name, index=False), None

@@ -85,84 +85,87 @@ def _walk_part(journeys: Journeys, steps: int, window_us: int, strict: bool, now
     rows = np.flatnonzero(journeys.entry)
     first_rows = rows[_first_of_runs(moments.of_row[rows])]  # one attempt per entry moment
     group = moments.of_row[first_rows]
+    entry_us = moments.start_us[group]
     walker = _walk_strict if strict else _walk_indirect
-    reach, times = walker(moments, group, steps, moments.start_us[group] + window_us)
-    return _per_entity(moments.end[group], reach, times, first_rows, moments.start_us[group],
-                       steps, window_us, now_us)
+    reach, reached_at = walker(moments, group, steps, entry_us + window_us)
+    return _per_entity(moments.end_of(group), reach, reached_at, first_rows, entry_us, steps, window_us, now_us)
 
 
 class _Moments:
-    """Events grouped by (entity, instant), with the bit mask of the funnel steps each moment holds; arrays
-    carry one sentinel moment at the end (entity -1) so lookups past the last moment are safe. `end[g]`
-    is the first moment after g's entity."""
+    """Events grouped by (entity, instant): each moment's time, the bit mask of the funnel steps it holds and
+    its entity's number; `entity_starts`: the first moment of each entity, then the number of moments."""
 
     def __init__(self, j: Journeys):
-        new_entity = j.new_entity
-        new_moment = new_entity.copy()
+        new_moment = j.new_entity.copy()
         new_moment[1:] |= j.us[1:] != j.us[:-1]
         bits = np.left_shift(1, j.step + 1) >> 1  # step -1 (not a step): no bit
         if new_moment.all():  # no two events of an entity at the same instant: a moment is an event
-            self.of_row, starts, mask = np.arange(len(j.us)), None, bits
+            self.of_row, self.mask, self.start_us, first = np.arange(len(j.us)), bits, j.us, j.new_entity
         else:
             starts = np.flatnonzero(new_moment)
-            self.of_row, mask = np.cumsum(new_moment) - 1, np.bitwise_or.reduceat(bits, starts)
-        self.count = len(mask)
-        self.mask = _with_sentinel(mask, 0)
-        first = new_entity if starts is None else new_entity[starts]
-        self.start_us = _with_sentinel(j.us if starts is None else j.us[starts], np.iinfo(np.int64).max)
-        entity_starts = np.append(np.flatnonzero(first), self.count)
-        self.end = _with_sentinel(np.repeat(entity_starts[1:], np.diff(entity_starts)), self.count)
+            self.of_row, self.mask = np.cumsum(new_moment) - 1, np.bitwise_or.reduceat(bits, starts)
+            self.start_us, first = j.us[starts], j.new_entity[starts]
+        self.count = len(self.mask)
+        self.entity = np.cumsum(first) - 1
+        self.entity_starts = np.append(np.flatnonzero(first), self.count)
 
-    def next_with(self, step: int) -> np.ndarray:
-        """For each moment, the first moment at or after it (of any entity) holding `step`."""
-        holding = np.where((self.mask >> step) & 1 == 1, np.arange(self.count + 1), self.count)
-        return np.minimum.accumulate(holding[::-1])[::-1]
+    def end_of(self, moments: np.ndarray) -> np.ndarray:
+        """The first moment after the entity of each of `moments` (the next entity's first, or count)."""
+        return self.entity_starts[self.entity[moments] + 1]
+
+    def at(self, moments: np.ndarray) -> np.ndarray:
+        """The time of each of `moments`, any of them possibly `count` (then the last moment's time)."""
+        return self.start_us[np.minimum(moments, self.count - 1)]
+
+    def next_holding(self, step: int, moments: np.ndarray) -> np.ndarray:
+        """For each of `moments`, the first moment at or after it (of any entity) holding `step`, or count."""
+        if len(moments) * 8 > self.count:  # many: one pass over all moments
+            index = np.where((self.mask >> step) & 1 == 1, np.arange(self.count), self.count)
+            return np.minimum.accumulate(index[::-1])[::-1][moments]
+        holding = np.flatnonzero((self.mask >> step) & 1)  # few: binary search among those holding it
+        return np.append(holding, self.count)[np.searchsorted(holding, moments)]
 
 
 def _walk_indirect(m: _Moments, group: np.ndarray, steps: int, deadline: np.ndarray):
-    """Each step at the first moment at or after the previous step's; attempts that stop are dropped from
-    the arrays as they go, so later steps cost little."""
-    reach, times = _start(m, group, steps)
-    alive, current, end = np.arange(len(group)), group, m.end[group]
+    """Each step at the first moment at or after the previous step's. Attempts that stop are dropped from
+    the arrays as they go, so later steps cost little. Returns each attempt's furthest step, and per step
+    k > 1 the attempts (indexes, ascending) that reached it and when."""
+    reach, reached_at = np.ones(len(group), dtype=np.int64), []
+    alive, current, end = np.arange(len(group)), group, m.end_of(group)
     for k in range(1, steps):
-        found = m.next_with(k)[current]
-        at = m.start_us[found]
+        found = m.next_holding(k, current)
+        at = m.at(found)
         ok = (found < end) & (at < deadline)
         alive, current, end, deadline = alive[ok], found[ok], end[ok], deadline[ok]
-        times[k, alive] = at[ok]
+        reached_at.append((alive, at[ok]))
         reach[alive] += 1
-    return reach, times
+    return reach, reached_at
 
 
 def _walk_strict(m: _Moments, group: np.ndarray, steps: int, deadline: np.ndarray):
     """Step k can only be at offsets 0..k-1 from the entry moment; `possible` is the bit set of the offsets
-    at which the current step can be reached. Attempts that stop are dropped as they go."""
-    reach, times = _start(m, group, steps)
+    at which the current step can be reached. Returns as `_walk_indirect`."""
     lowest = _lowest_bit_table(steps)
-    alive, first, end = np.arange(len(group)), group, m.end[group]
+    reach, reached_at = np.ones(len(group), dtype=np.int64), []
+    alive, first, end = np.arange(len(group)), group, m.end_of(group)
     possible = np.ones(len(group), dtype=np.int64)
     for k in range(1, steps):
         candidates, holding = possible | (possible << 1), np.zeros(len(alive), dtype=np.int64)
         for offset in range(k + 1):
-            moment = np.minimum(first + offset, end)  # `end`: another entity's moment, never usable
-            usable = (moment < end) & (m.start_us[moment] < deadline)
+            moment = np.minimum(first + offset, end - 1)  # past the entity's last moment: not usable
+            usable = (first + offset < end) & (m.start_us[moment] < deadline)
             holding |= (((m.mask[moment] >> k) & 1) * usable) << offset
         possible = candidates & holding
         ok = possible != 0
         alive, first, end, deadline, possible = alive[ok], first[ok], end[ok], deadline[ok], possible[ok]
-        times[k, alive] = m.start_us[first + lowest[possible]]
+        reached_at.append((alive, m.start_us[first + lowest[possible]]))
         reach[alive] += 1
-    return reach, times
+    return reach, reached_at
 
 
-def _start(m: _Moments, group: np.ndarray, steps: int):
-    times = np.full((steps, len(group)), NOT_REACHED, dtype=np.int64)
-    times[0] = m.start_us[group]
-    return np.ones(len(group), dtype=np.int64), times
-
-
-def _per_entity(entity, reach, times, rows, entry_us, steps, window_us, now_us) -> Outcome:
-    """Attempts are in entity order, and by entry time within an entity."""
+def _per_entity(entity, reach, reached_at, rows, entry_us, steps, window_us, now_us) -> Outcome:
+    """Attempts are in entity order, and by entry time within an entity; `entity` identifies each
+    attempt's entity."""
     if len(entity) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Outcome(empty, np.zeros(0, dtype=bool), empty, np.zeros((steps, 0), dtype=np.int64))
@@ -172,20 +175,18 @@ def _per_entity(entity, reach, times, rows, entry_us, steps, window_us, now_us) 
     counted = best[_first_of_runs(entity[best])]
     last_entry = entry_us[np.append(starts[1:], len(entity)) - 1]
     in_progress = (furthest < steps) & (last_entry + window_us > now_us)
-    return Outcome(furthest, in_progress, rows[counted], times[:, counted])
+    times = np.full((steps, len(counted)), NOT_REACHED, dtype=np.int64)
+    times[0] = entry_us[counted]
+    for k, (alive, at) in enumerate(reached_at, start=1):
+        went_on = np.flatnonzero(furthest > k)
+        times[k, went_on] = at[np.searchsorted(alive, counted[went_on])]
+    return Outcome(furthest, in_progress, rows[counted], times)
 
 
 def _first_of_runs(values: np.ndarray) -> np.ndarray:
     first = np.ones(len(values), dtype=bool)
     first[1:] = values[1:] != values[:-1]
     return first
-
-
-def _with_sentinel(values: np.ndarray, sentinel) -> np.ndarray:
-    out = np.empty(len(values) + 1, dtype=np.int64)
-    out[:-1] = values
-    out[-1] = sentinel
-    return out
 
 
 def _lowest_bit_table(steps: int) -> np.ndarray:

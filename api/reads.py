@@ -63,9 +63,13 @@ def funnel():
     now = datetime.now(timezone.utc)  # one instant for the range and for "still in progress"
     start, end = filters.resolve(now, tz)
     report = funnel_report(current(), filters, start, end, options, now=now.replace(tzinfo=None), tz=tz)
-    rows = lambda table: None if table is None else [jsonable.row(r) for r in table.to_dict("records")]  # noqa: E731
     return jsonify({
         "from": start.isoformat() + "Z", "to": end.isoformat() + "Z", "filters": filters.dimension_values(),
-        "options": options.as_dict(), "steps": rows(report.steps), "breakdown": rows(report.breakdown),
-        "trend": rows(report.trend), "times": rows(report.times), "time_histogram": rows(report.time_histogram),
+        "options": options.as_dict(), "steps": _records(report.steps), "breakdown": _records(report.breakdown),
+        "trend": _records(report.trend), "times": _records(report.times),
+        "time_histogram": _records(report.time_histogram),
     })
+
+
+def _records(table) -> list[dict] | None:
+    return None if table is None else [jsonable.row(record) for record in table.to_dict("records")]

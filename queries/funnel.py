@@ -33,6 +33,7 @@ ORDERS = ("indirect", "strict")
 BREAKDOWNS = ("channel", "campaign", "device", "region", "landing_page")
 INTERVALS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 MIN_STEPS, MAX_STEPS = 2, 8
+MAX_TREND_BUCKETS = 20_000  # hours for about two years, days for fifty
 MAX_WINDOW = timedelta(days=30)
 NOT_SET = "(not set)"  # a breakdown value the entry's session does not have (no landing page)
 OPTION_KEYS = ("steps", "count", "window", "order", "breakdown", "interval")
@@ -160,7 +161,8 @@ def funnel_trend(wh: Warehouse, filters: Filters, start: datetime, end: datetime
                  tz: str = "UTC") -> pd.DataFrame:
     """`funnel_steps` per bucket of the counted attempt's entry time, every bucket of the range included:
     bucket (its start, naive UTC), then the step columns."""
-    return _trend(_walk(wh, filters, start, end, options, now), options, start, end, tz)
+    buckets = _buckets(options, start, end, tz)
+    return _trend(_walk(wh, filters, start, end, options, now), options, buckets)
 
 
 def funnel_times(wh: Warehouse, filters: Filters, start: datetime, end: datetime,
@@ -180,12 +182,13 @@ def funnel_time_histogram(wh: Warehouse, filters: Filters, start: datetime, end:
 
 def funnel_report(wh: Warehouse, filters: Filters, start: datetime, end: datetime, options: FunnelOptions,
                   now: datetime | None = None, tz: str = "UTC") -> FunnelReport:
+    buckets = _buckets(options, start, end, tz)
     walked = _walk(wh, filters, start, end, options, now, options.breakdown)
     durations = analysis.durations(walked.outcome.times)
     return FunnelReport(
         steps=_steps(walked, options),
         breakdown=_breakdown(walked, options) if options.breakdown else None,
-        trend=_trend(walked, options, start, end, tz),
+        trend=_trend(walked, options, buckets),
         times=analysis.duration_summary(durations),
         time_histogram=analysis.duration_histogram(durations, options.window_length.total_seconds()))
 
@@ -345,13 +348,22 @@ def _breakdown(walked: _Walked, options: FunnelOptions) -> pd.DataFrame:
     return _with_event_types(table, options)
 
 
-def _trend(walked: _Walked, options: FunnelOptions, start: datetime, end: datetime, tz: str) -> pd.DataFrame:
-    """Buckets of `options.interval` (default: hours up to 3 days, days beyond), aligned on midnight in the
-    display time zone with its UTC offset at the range's start (as queries/timeseries.py)."""
+def _buckets(options: FunnelOptions, start: datetime, end: datetime, tz: str) -> tuple[int, int, int, int]:
+    """The trend's buckets, in epoch microseconds: width, zone offset, first bucket's start, count. Buckets of
+    `options.interval` (default: hours up to 3 days, days beyond), aligned on midnight in the display time
+    zone with its UTC offset at the range's start (as queries/timeseries.py)."""
     interval = options.interval or ("hour" if end - start <= timedelta(days=3) else "day")
     width, offset = _microseconds(INTERVALS[interval]), _microseconds(utc_offset(tz, start))
     first = int(analysis.bucket_starts(np.array([_epoch_us(start)]), width, offset)[0])
     count = -(-(_epoch_us(end) - first) // width)
+    if count > MAX_TREND_BUCKETS:
+        raise FilterError("interval", interval, f"gives {count:,} buckets for this range, more than "
+                                                f"{MAX_TREND_BUCKETS:,}: choose a longer interval or a shorter range")
+    return width, offset, first, count
+
+
+def _trend(walked: _Walked, options: FunnelOptions, buckets: tuple[int, int, int, int]) -> pd.DataFrame:
+    width, offset, first, count = buckets
     outcome = walked.outcome
     groups = (analysis.bucket_starts(outcome.times[0], width, offset) - first) // width
     table = analysis.step_tables(groups, count, outcome.furthest, outcome.in_progress, len(options.steps))

@@ -150,6 +150,21 @@ def test_hand_worked_breakdown_and_dropoffs(hand):
     assert dropped.loc[0, "step_time"] == at("10:00") and dropped.loc[0, "channel"] == "email"
 
 
+def test_hand_worked_trend_in_day_buckets_of_the_display_zone(hand):
+    # 09:00-12:00 UTC is 04:00-07:00 in New York (UTC-5 in November): one day bucket, from 05:00 UTC.
+    trend = funnel_trend(hand, Filters(), *RANGE, FunnelOptions(steps=THREE, window="30m", count="sessions",
+                                                                interval="day"), now=NOW, tz="America/New_York")
+    assert trend.bucket.unique().tolist() == [T + timedelta(hours=5)]
+    assert trend.reached.tolist() == [4, 4, 3]
+    hourly = funnel_trend(hand, Filters(), *RANGE, FunnelOptions(steps=THREE, window="30m", count="sessions"),
+                          now=NOW)  # 3 hours: hourly by default; s4 entered at 09:30, s1 and s2 at 10:xx, s3 at 11:50
+    assert hourly.pivot(index="bucket", columns="step", values="reached").values.tolist() == [
+        [1, 1, 1], [2, 2, 2], [1, 1, 0]]
+    with pytest.raises(FilterError) as error:
+        funnel_trend(hand, Filters(), datetime(2020, 1, 1), NOW, FunnelOptions(interval="hour"), now=NOW)
+    assert error.value.field == "interval"
+
+
 def test_hand_worked_counted_attempt(hand):
     entities = funnel_entities(hand, Filters(), *RANGE, FunnelOptions(steps=THREE, window="30m"), now=NOW)
     u2 = entities.set_index("user_id").loc["u2"]

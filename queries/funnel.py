@@ -74,7 +74,7 @@ def _check_choice(field_name: str, value, choices) -> None:
 @dataclass(frozen=True)
 class FunnelOptions:
     steps: tuple[str, ...] = PURCHASE_FUNNEL
-    count: str = "users"          # users | sessions
+    count: str = "sessions"       # sessions | users
     window: str = "1d"            # conversion window from the entry: <n>m, <n>h or <n>d, at most 30 days
     order: str = "indirect"       # indirect | strict
     breakdown: str | None = None  # one of BREAKDOWNS
@@ -229,9 +229,9 @@ def funnel_dropoffs(wh: Warehouse, filters: Filters, start: datetime, end: datet
 
 def session_funnel(wh: Warehouse, filters: Filters, start: datetime, end: datetime,
                    steps: tuple[str, ...] = PURCHASE_FUNNEL, now: datetime | None = None) -> pd.DataFrame:
-    """The funnel page's table: sessions reaching each step with the default options (indirect order,
-    1-day window). Columns: step (the event type), sessions, from_previous, from_start."""
-    table = funnel_steps(wh, filters, start, end, FunnelOptions(steps=tuple(steps), count="sessions"), now)
+    """The funnel page's table: sessions reaching each step with the default options (sessions, indirect
+    order, 1-day window). Columns: step (the event type), sessions, from_previous, from_start."""
+    table = funnel_steps(wh, filters, start, end, FunnelOptions(steps=tuple(steps)), now)
     return pd.DataFrame({"step": table["event_type"], "sessions": table["reached"],
                          "from_previous": table["from_previous"], "from_start": table["from_start"]})
 

@@ -110,7 +110,7 @@ def test_hand_worked_users(hand):
     assert run_steps(hand, count="users") == [[3, 0, 0], [3, 0, 0], [3, 0, 0]]
     # Only email sessions' entries: u1 and u2.
     only_email = funnel_steps(hand, Filters(channel=("email",)), *RANGE,
-                              FunnelOptions(steps=THREE, window="30m"), now=NOW)
+                              FunnelOptions(steps=THREE, window="30m", count="users"), now=NOW)
     assert only_email.reached.tolist() == [2, 2, 2]
 
 
@@ -141,7 +141,7 @@ def test_hand_worked_breakdown_and_dropoffs(hand):
         steps=THREE, window="30m", count="sessions", breakdown="channel"), now=NOW)
     assert by_channel.pivot(index="channel", columns="step", values="reached").values.tolist() == [
         [2, 2, 2], [2, 2, 1]]  # email: s1, s2; paid_search: s3 (at step 2), s4
-    users = funnel_breakdown(hand, Filters(), *RANGE, FunnelOptions(steps=THREE, window="30m",
+    users = funnel_breakdown(hand, Filters(), *RANGE, FunnelOptions(steps=THREE, window="30m", count="users",
                                                                     breakdown="channel"), now=NOW)
     assert users.groupby("channel").reached.first().to_dict() == {"email": 2, "paid_search": 1}
     dropped = funnel_dropoffs(hand, Filters(), *RANGE, FunnelOptions(
@@ -166,7 +166,8 @@ def test_hand_worked_trend_in_day_buckets_of_the_display_zone(hand):
 
 
 def test_hand_worked_counted_attempt(hand):
-    entities = funnel_entities(hand, Filters(), *RANGE, FunnelOptions(steps=THREE, window="30m"), now=NOW)
+    entities = funnel_entities(hand, Filters(), *RANGE, FunnelOptions(steps=THREE, window="30m", count="users"),
+                               now=NOW)
     u2 = entities.set_index("user_id").loc["u2"]
     assert u2.entry_time == at("10:15") and u2.step_3_time == at("10:31")  # not the 10:00 attempt
     u3 = entities.set_index("user_id").loc["u3"]
@@ -179,7 +180,7 @@ def test_tied_entries_in_two_sessions_take_the_first_session(tmp_path):
             event(2, at("10:00"), "page_view", "u1", "s-a", "direct"),
             event(3, at("10:01"), "product_view", "u1", "s-b", "email")]
     wh = build_warehouse(tmp_path / "w.duckdb", rows)
-    options = FunnelOptions(steps=("page_view", "product_view"), breakdown="channel")
+    options = FunnelOptions(steps=("page_view", "product_view"), count="users", breakdown="channel")
     table = funnel_breakdown(wh, Filters(), *RANGE, options, now=NOW)
     assert table.channel.unique().tolist() == ["direct"]
     assert funnel_entities(wh, Filters(), *RANGE, options, now=NOW).session_id.tolist() == ["s-a"]

@@ -8,6 +8,7 @@ from flask import current_app, jsonify, request
 from api import blueprint, jsonable
 from data.warehouse import current
 from queries.filters import FilterError, Filters
+from queries.funnel import FunnelOptions, funnel_report
 from queries.kpis import kpis_with_comparison
 from queries.timeseries import STEPS, timeseries as kpi_timeseries
 
@@ -47,3 +48,28 @@ def timeseries():
     table = kpi_timeseries(current(), filters, start, end, step=step, tz=tz)
     rows = [jsonable.row(record) for record in table.to_dict("records")]
     return jsonify({"from": start.isoformat() + "Z", "to": end.isoformat() + "Z", "rows": rows})
+
+
+@blueprint.get("/funnel")
+def funnel():
+    """The funnel view's data (docs/metrics.md, "Funnel"): the page's filters plus `steps` (comma-separated
+    or repeated), `count` (users, sessions), `window` (30m, 1h, 1d, 7d...), `order` (indirect, strict),
+    `breakdown` (channel, campaign, device, region, landing_page) and `interval` (hour, day: the trend's
+    buckets). Tables as lists of rows: steps, breakdown (null without one), trend, times, time_histogram."""
+    query = request.query_string.decode()
+    filters = Filters.from_query(query)
+    options = FunnelOptions.from_query(query)
+    tz = current_app.config.get("PULSE_TIMEZONE", "UTC")
+    now = datetime.now(timezone.utc)  # one instant for the range and for "still in progress"
+    start, end = filters.resolve(now, tz)
+    report = funnel_report(current(), filters, start, end, options, now=now.replace(tzinfo=None), tz=tz)
+    return jsonify({
+        "from": start.isoformat() + "Z", "to": end.isoformat() + "Z", "filters": filters.dimension_values(),
+        "options": options.as_dict(), "steps": _records(report.steps), "breakdown": _records(report.breakdown),
+        "trend": _records(report.trend), "times": _records(report.times),
+        "time_histogram": _records(report.time_histogram),
+    })
+
+
+def _records(table) -> list[dict] | None:
+    return None if table is None else [jsonable.row(record) for record in table.to_dict("records")]

@@ -96,6 +96,18 @@ class Warehouse:
                 return next(iter(result.cursor.fetchnumpy().values()))
             return np.array([row[0] for row in result.fetchall()])
 
+    def read_columns(self, sql: str, params: dict | None = None) -> dict[str, np.ndarray]:
+        """`read`, as one numpy array per column: for results of millions of rows (DuckDB converts its
+        columns directly, many times faster than building rows). A column with NULLs comes as an object
+        array holding None for them."""
+        with self.engine.connect() as conn:
+            result = conn.execute(_statement(sql, params), params or {})
+            cursor = result.cursor
+            if hasattr(cursor, "fetchnumpy"):  # DuckDB
+                return {name: _without_mask(values) for name, values in cursor.fetchnumpy().items()}
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            return {column: frame[column].to_numpy() for column in frame.columns}
+
     def scalar(self, sql: str, params: dict | None = None):
         with self.engine.connect() as conn:
             return conn.execute(_statement(sql, params), params or {}).scalar()
@@ -125,6 +137,14 @@ class Warehouse:
             if self._engine is not None:
                 self._engine.dispose()
                 self._engine = None
+
+
+def _without_mask(values: np.ndarray) -> np.ndarray:
+    if not isinstance(values, np.ma.MaskedArray):
+        return values
+    plain = np.asarray(values.data, dtype=object).copy()
+    plain[np.ma.getmaskarray(values)] = None
+    return plain
 
 
 def _statement(sql: str, params: dict | None) -> sa.TextClause:

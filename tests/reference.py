@@ -93,11 +93,10 @@ def kpis(events, ad_spend, start, end, engaged_sessions: pd.Series | None = None
 
 
 def session_funnel(events, start, end, steps, **dims) -> list[int]:
-    """Of the sessions active in range, those with events in range of each of steps 1..k."""
-    sessions = counted_sessions(events, start, end, **dims)
-    in_range = events[(events.ts >= start) & (events.ts < end) & events.session_id.isin(sessions.index)]
-    types = in_range.groupby("session_id").type.agg(set)
-    return [int(types.map(lambda seen: set(steps[: k + 1]) <= seen).sum()) for k in range(len(steps))]
+    """Sessions reaching each step of the funnel page (docs/metrics.md, "Funnel": sessions, indirect order,
+    1-day window); how many reach a step does not depend on the clock."""
+    entities = funnel_entities(events, start, end, steps, "sessions", timedelta(days=1), "indirect", end, **dims)
+    return [row["reached"] for row in funnel_counts(entities, len(steps))]
 
 
 # ---- derived tables, from docs/warehouse.md, over a DataFrame of raw events ----------------------
@@ -170,3 +169,80 @@ def timeseries_totals(events, ad_spend, start, end, width: timedelta, offset: ti
         "spend": cost,
     }).fillna(0)
     return table
+
+
+# ---- the funnel, by brute force, from docs/metrics.md ("Funnel"), not from queries/ or analytics/ ------
+
+def funnel_entities(events: pd.DataFrame, start, end, steps, count: str, window: timedelta, order: str,
+                    now, **dims) -> dict:
+    """Per entity (user or session id) that entered: furthest (1-based), in_progress, entry (time),
+    times (one per step, None when not reached), session (the counted attempt's entry session) and that
+    session's channel, campaign, device, region and landing_page.
+
+    Every attempt is walked on its own by keeping the set of events at which each step can be reached:
+    step 1 is the entry; step k+1 can be any event of that type before entry + window that comes at or
+    after (indirect), or at the same instant or the entity's next instant after (strict), some event at
+    which step k can be reached."""
+    sessions = _funnel_sessions(events)
+    key = "user_id" if count == "users" else "session_id"
+    entering = events[key][(events.type == steps[0]) & (events.ts >= start) & (events.ts < end)]
+    streams: dict[str, list] = {}
+    for event in events[events[key].isin(set(entering))].sort_values("ts").itertuples(index=False):
+        streams.setdefault(getattr(event, key), []).append(event)
+    result = {}
+    for entity, stream in streams.items():
+        attempts = [e for e in stream if e.type == steps[0] and start <= e.ts < end
+                    and all(sessions[e.session_id][d] in values for d, values in dims.items() if values)]
+        if not attempts:
+            continue
+        walked = [(_walk_attempt(stream, entry, steps, window, order), entry) for entry in attempts]
+        furthest = max(len(times) for times, _ in walked)
+        times, entry = min(((t, e) for t, e in walked if len(t) == furthest),
+                           key=lambda pair: (pair[1].ts, pair[1].session_id))
+        session = sessions[entry.session_id]
+        result[entity] = {
+            "furthest": furthest, "entry": entry.ts, "session": entry.session_id,
+            "times": times + [None] * (len(steps) - furthest),
+            "in_progress": furthest < len(steps) and any(e.ts + window > now for e in attempts),
+            **{d: session[d] for d in ("user_id", "channel", "campaign", "device", "region", "landing_page")}}
+    return result
+
+
+def _walk_attempt(stream, entry, steps, window, order) -> list:
+    """The earliest time each step is reached by the attempt starting at `entry`, up to the furthest step."""
+    deadline = entry.ts + window
+    reachable, times = [entry], [entry.ts]
+    for step in steps[1:]:
+        reachable = [e for e in stream if e.type == step and e.ts < deadline
+                     and any(_may_follow(stream, previous, e, order) for previous in reachable)]
+        if not reachable:
+            break
+        times.append(min(e.ts for e in reachable))
+    return times
+
+
+def _may_follow(stream, previous, event, order) -> bool:
+    if event.ts < previous.ts:
+        return False
+    if order == "indirect":
+        return True
+    return not any(previous.ts < other.ts < event.ts for other in stream)  # strict: nothing in between
+
+
+def _funnel_sessions(events: pd.DataFrame) -> dict:
+    """Per session: its first event's (by ts, then event_id) user, attributes and page (landing page)."""
+    first = events.sort_values(["ts", "event_id"]).drop_duplicates("session_id")
+    return {r.session_id: {"user_id": r.user_id, "channel": r.channel, "campaign": r.campaign, "device": r.device,
+                           "region": r.region, "landing_page": r.page if isinstance(r.page, str) else "(not set)"}
+            for r in first.itertuples(index=False)}
+
+
+def funnel_counts(entities: dict, steps: int) -> list[dict]:
+    """Per step of the entities of `funnel_entities`: reached, dropped (window closed), in_progress."""
+    rows = []
+    for k in range(1, steps + 1):
+        stopped = [e for e in entities.values() if e["furthest"] == k]
+        waiting = sum(e["in_progress"] for e in stopped)
+        rows.append({"step": k, "reached": sum(e["furthest"] >= k for e in entities.values()),
+                     "dropped": 0 if k == steps else len(stopped) - waiting, "in_progress": waiting})
+    return rows

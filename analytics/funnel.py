@@ -1,0 +1,277 @@
+"""The funnel's arithmetic, as pure functions over numpy arrays: no SQL, no clock, no I/O.
+
+`walk` takes an entity's events as `queries.funnel` reads them (sorted by entity, then time) and finds, for
+every entity, its furthest step and the attempt that counts (docs/metrics.md, "Funnel"):
+
+- every step-1 event flagged as an entry is an attempt;
+- `indirect` order: step k+1 is an event at or after step k's time (ties count as in order); the step's
+  time is the earliest such event, which is also the earliest time any chain of the attempt reaches it;
+- `strict` order: step k+1 happens at the same instant as step k or at the entity's next instant with any
+  event (no event of the entity strictly between); the step's time is the earliest instant it can be
+  reached at;
+- every step of an attempt happens before its entry time + the window;
+- an entity's furthest step is the furthest any attempt reaches; the attempt that counts is the earliest
+  entry among those reaching it; an entity is in progress when it has not completed the funnel and some
+  attempt's window is still open at `now`.
+
+Events sharing an entity and an instant form a "moment"; the walk runs over moments, so the order of
+tied events never matters.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+NOT_REACHED = -1  # in the step-time matrix: the step was not reached
+
+# Time-to-convert histogram bin edges, in seconds: 0, 10 s, 30 s, 1, 2, 5, 10, 30 min, 1, 2, 6, 12 h, 1, 2, 3, 7,
+# 14, 30 days. The last bin of a window ends at the window.
+DURATION_EDGES = (0, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400, 172800, 259200, 604800,
+                  1209600, 2592000)
+
+
+@dataclass(frozen=True)
+class Journeys:
+    """One row per event, the rows of an entity together: `new_entity` whether the row is its entity's first,
+    `us` its time in microseconds (non-decreasing within an entity), `step` its 0-based funnel step or -1,
+    `entry` whether it is an attempt's entry."""
+    new_entity: np.ndarray
+    us: np.ndarray
+    step: np.ndarray
+    entry: np.ndarray
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One row per entity with at least one attempt: `furthest` step (1-based), `in_progress`, `row`: the
+    counted attempt's entry row in the input, `times`: (steps x entities) microseconds at which the counted
+    attempt reached each step, or NOT_REACHED."""
+    furthest: np.ndarray
+    in_progress: np.ndarray
+    row: np.ndarray
+    times: np.ndarray
+
+
+def walk(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: int, parts: int = 2) -> Outcome:
+    """Every entity's outcome. The rows are cut into `parts` slices at entity boundaries, walked in as many
+    threads (numpy releases the GIL), and the outcomes joined in row order."""
+    bounds = _part_bounds(journeys.new_entity, parts)
+    slices = [Journeys(*(column[lo:hi] for column in (journeys.new_entity, journeys.us, journeys.step,
+                                                       journeys.entry))) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    args = (steps, window_us, strict, now_us)
+    if len(slices) <= 1:
+        return _walk_part(journeys, *args)
+    with ThreadPoolExecutor(len(slices)) as pool:
+        outcomes = list(pool.map(lambda part: _walk_part(part, *args), slices))
+    return Outcome(furthest=np.concatenate([o.furthest for o in outcomes]),
+                   in_progress=np.concatenate([o.in_progress for o in outcomes]),
+                   row=np.concatenate([o.row + lo for o, lo in zip(outcomes, bounds)]),
+                   times=np.concatenate([o.times for o in outcomes], axis=1))
+
+
+def _part_bounds(new_entity: np.ndarray, parts: int) -> list[int]:
+    """Row indexes cutting the rows into at most `parts` slices of about equal size, at entities' first rows."""
+    firsts = np.flatnonzero(new_entity)
+    targets = [len(new_entity) * k // parts for k in range(1, parts)]
+    cuts = np.append(firsts, len(new_entity))[np.searchsorted(firsts, targets)]
+    return sorted({0, len(new_entity), *(int(c) for c in cuts)})
+
+
+def _walk_part(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: int) -> Outcome:
+    moments = _Moments(journeys)
+    rows = np.flatnonzero(journeys.entry)
+    first_rows = rows[_first_of_runs(moments.of_row[rows])]  # one attempt per entry moment
+    group = moments.of_row[first_rows]
+    entry_us = moments.start_us[group]
+    walker = _walk_strict if strict else _walk_indirect
+    reach, reached_at = walker(moments, group, steps, entry_us + window_us)
+    return _per_entity(moments.end_of(group), reach, reached_at, first_rows, entry_us, steps, window_us, now_us)
+
+
+class _Moments:
+    """Events grouped by (entity, instant): each moment's time, the bit mask of the funnel steps it holds and
+    its entity's number; `entity_starts`: the first moment of each entity, then the number of moments."""
+
+    def __init__(self, j: Journeys):
+        new_moment = j.new_entity.copy()
+        new_moment[1:] |= j.us[1:] != j.us[:-1]
+        bits = np.left_shift(1, j.step + 1) >> 1  # step -1 (not a step): no bit
+        if new_moment.all():  # no two events of an entity at the same instant: a moment is an event
+            self.of_row, self.mask, self.start_us, first = np.arange(len(j.us)), bits, j.us, j.new_entity
+        else:
+            starts = np.flatnonzero(new_moment)
+            self.of_row, self.mask = np.cumsum(new_moment) - 1, np.bitwise_or.reduceat(bits, starts)
+            self.start_us, first = j.us[starts], j.new_entity[starts]
+        self.count = len(self.mask)
+        self.entity = np.cumsum(first) - 1
+        self.entity_starts = np.append(np.flatnonzero(first), self.count)
+
+    def end_of(self, moments: np.ndarray) -> np.ndarray:
+        """The first moment after the entity of each of `moments` (the next entity's first, or count)."""
+        return self.entity_starts[self.entity[moments] + 1]
+
+    def at(self, moments: np.ndarray) -> np.ndarray:
+        """The time of each of `moments`, any of them possibly `count` (then the last moment's time)."""
+        return self.start_us[np.minimum(moments, self.count - 1)]
+
+    def next_holding(self, step: int, moments: np.ndarray) -> np.ndarray:
+        """For each of `moments`, the first moment at or after it (of any entity) holding `step`, or count."""
+        if len(moments) * 8 > self.count:  # many: one pass over all moments
+            index = np.where((self.mask >> step) & 1 == 1, np.arange(self.count), self.count)
+            return np.minimum.accumulate(index[::-1])[::-1][moments]
+        holding = np.flatnonzero((self.mask >> step) & 1)  # few: binary search among those holding it
+        return np.append(holding, self.count)[np.searchsorted(holding, moments)]
+
+
+def _walk_indirect(m: _Moments, group: np.ndarray, steps: int, deadline: np.ndarray):
+    """Each step at the first moment at or after the previous step's. Attempts that stop are dropped from
+    the arrays as they go, so later steps cost little. Returns each attempt's furthest step, and per step
+    k > 1 the attempts (indexes, ascending) that reached it and when."""
+    reach, reached_at = np.ones(len(group), dtype=np.int64), []
+    alive, current, end = np.arange(len(group)), group, m.end_of(group)
+    for k in range(1, steps):
+        found = m.next_holding(k, current)
+        at = m.at(found)
+        ok = (found < end) & (at < deadline)
+        alive, current, end, deadline = alive[ok], found[ok], end[ok], deadline[ok]
+        reached_at.append((alive, at[ok]))
+        reach[alive] += 1
+    return reach, reached_at
+
+
+def _walk_strict(m: _Moments, group: np.ndarray, steps: int, deadline: np.ndarray):
+    """Step k can only be at offsets 0..k-1 from the entry moment; `possible` is the bit set of the offsets
+    at which the current step can be reached. Returns as `_walk_indirect`."""
+    lowest = _lowest_bit_table(steps)
+    reach, reached_at = np.ones(len(group), dtype=np.int64), []
+    alive, first, end = np.arange(len(group)), group, m.end_of(group)
+    possible = np.ones(len(group), dtype=np.int64)
+    for k in range(1, steps):
+        candidates, holding = possible | (possible << 1), np.zeros(len(alive), dtype=np.int64)
+        for offset in range(k + 1):
+            moment = np.minimum(first + offset, end - 1)  # past the entity's last moment: not usable
+            usable = (first + offset < end) & (m.start_us[moment] < deadline)
+            holding |= (((m.mask[moment] >> k) & 1) * usable) << offset
+        possible = candidates & holding
+        ok = possible != 0
+        alive, first, end, deadline, possible = alive[ok], first[ok], end[ok], deadline[ok], possible[ok]
+        reached_at.append((alive, m.start_us[first + lowest[possible]]))
+        reach[alive] += 1
+    return reach, reached_at
+
+
+def _per_entity(entity, reach, reached_at, rows, entry_us, steps, window_us, now_us) -> Outcome:
+    """Attempts are in entity order, and by entry time within an entity; `entity` identifies each
+    attempt's entity."""
+    if len(entity) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Outcome(empty, np.zeros(0, dtype=bool), empty, np.zeros((steps, 0), dtype=np.int64))
+    starts = np.flatnonzero(_first_of_runs(entity))
+    furthest = np.maximum.reduceat(reach, starts)
+    best = np.flatnonzero(reach == np.repeat(furthest, np.diff(np.append(starts, len(entity)))))
+    counted = best[_first_of_runs(entity[best])]
+    last_entry = entry_us[np.append(starts[1:], len(entity)) - 1]
+    in_progress = (furthest < steps) & (last_entry + window_us > now_us)
+    times = np.full((steps, len(counted)), NOT_REACHED, dtype=np.int64)
+    times[0] = entry_us[counted]
+    for k, (alive, at) in enumerate(reached_at, start=1):
+        went_on = np.flatnonzero(furthest > k)
+        times[k, went_on] = at[np.searchsorted(alive, counted[went_on])]
+    return Outcome(furthest, in_progress, rows[counted], times)
+
+
+def _first_of_runs(values: np.ndarray) -> np.ndarray:
+    first = np.ones(len(values), dtype=bool)
+    first[1:] = values[1:] != values[:-1]
+    return first
+
+
+def _lowest_bit_table(steps: int) -> np.ndarray:
+    values = np.arange(1 << steps)
+    lowest = np.zeros(1 << steps, dtype=np.int64)
+    for bit in reversed(range(steps)):
+        lowest[(values >> bit) & 1 == 1] = bit
+    return lowest
+
+
+# -- the tables the view shows -------------------------------------------------------------------
+
+STEP_COLUMNS = ("step", "reached", "from_previous", "from_start", "dropped", "in_progress")
+
+
+def step_table(furthest: np.ndarray, in_progress: np.ndarray, steps: int) -> pd.DataFrame:
+    """Per step (1-based): entities reaching it (`reached`), conversion from the previous step and from the
+    start, entities that stopped there with their window closed (`dropped`) and those that stopped there but
+    may still go on (`in_progress`). Nobody drops at the last step: it is the goal."""
+    groups = np.zeros(len(furthest), dtype=np.int64)
+    return step_tables(groups, 1, furthest, in_progress, steps).drop(columns="group")
+
+
+def step_tables(groups: np.ndarray, group_count: int, furthest: np.ndarray, in_progress: np.ndarray,
+                steps: int) -> pd.DataFrame:
+    """`step_table` for each group 0..group_count-1 (`groups`: each entity's), one after the other, with the
+    group's number in column `group`. A group without entities has zero counts and undefined ratios."""
+    cells = groups * (steps + 1) + furthest
+    size = group_count * (steps + 1)
+    stopped = np.bincount(cells, minlength=size).reshape(group_count, steps + 1)[:, 1:]
+    waiting = np.bincount(cells[in_progress], minlength=size).reshape(group_count, steps + 1)[:, 1:]
+    reached = stopped[:, ::-1].cumsum(axis=1)[:, ::-1]
+    previous = np.concatenate([reached[:, :1], reached[:, :-1]], axis=1)
+    dropped = stopped - waiting
+    dropped[:, -1] = 0
+    return pd.DataFrame({
+        "group": np.repeat(np.arange(group_count), steps), "step": np.tile(np.arange(1, steps + 1), group_count),
+        "reached": reached.ravel(), "from_previous": _ratio(reached, previous).ravel(),
+        "from_start": _ratio(reached, np.repeat(reached[:, :1], steps, axis=1)).ravel(),
+        "dropped": dropped.ravel(), "in_progress": waiting.ravel()})
+
+
+def durations(times: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """(from step, to step, seconds) for each pair of consecutive steps and for the first to the last
+    step, over the entities whose counted attempt reached the later step."""
+    steps = times.shape[0]
+    pairs = [(k, k + 1) for k in range(1, steps)] + ([(1, steps)] if steps > 2 else [])
+    out = []
+    for a, b in pairs:
+        reached = times[b - 1] != NOT_REACHED
+        out.append((a, b, (times[b - 1][reached] - times[a - 1][reached]) / 1e6))
+    return out
+
+
+def duration_summary(pairs: list[tuple[int, int, np.ndarray]]) -> pd.DataFrame:
+    """Per step pair of `durations`: entities converting (`converted`), median and 90th percentile of the
+    time between the steps, in seconds (linear interpolation between order statistics, numpy's default)."""
+    rows = [{"from_step": a, "to_step": b, "converted": len(s),
+             "median_seconds": float(np.percentile(s, 50)) if len(s) else np.nan,
+             "p90_seconds": float(np.percentile(s, 90)) if len(s) else np.nan}
+            for a, b, s in pairs]
+    return pd.DataFrame(rows, columns=["from_step", "to_step", "converted", "median_seconds", "p90_seconds"])
+
+
+def duration_histogram(pairs: list[tuple[int, int, np.ndarray]], window_seconds: float) -> pd.DataFrame:
+    """Per step pair of `durations` and bin [bin_start_seconds, bin_end_seconds): entities (`converted`) whose time
+    between the steps falls in it; bins from DURATION_EDGES, cut at the window (no time reaches it)."""
+    edges = np.array([e for e in DURATION_EDGES if e < window_seconds] + [window_seconds], dtype=float)
+    rows = []
+    for a, b, seconds in pairs:
+        counts = np.histogram(seconds, bins=edges)[0] if len(seconds) else np.zeros(len(edges) - 1, int)
+        rows += [{"from_step": a, "to_step": b, "bin_start_seconds": lo, "bin_end_seconds": hi, "converted": int(n)}
+                 for lo, hi, n in zip(edges[:-1], edges[1:], counts)]
+    return pd.DataFrame(rows, columns=["from_step", "to_step", "bin_start_seconds", "bin_end_seconds", "converted"])
+
+
+def bucket_starts(us: np.ndarray, width_us: int, offset_us: int) -> np.ndarray:
+    """The start (UTC microseconds) of the bucket of each time: buckets `width_us` long, aligned on
+    midnight UTC shifted by the display zone's offset `offset_us`."""
+    return (us + offset_us) // width_us * width_us - offset_us
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    numerator = numerator.astype(float)
+    denominator = denominator.astype(float)
+    out = np.full(numerator.shape, np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out

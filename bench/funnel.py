@@ -1,0 +1,151 @@
+"""The funnel engine on a large warehouse: its query functions, next to baselines measured in the same run.
+
+    python bench/funnel.py [--warehouse FILE] [--runs 20] [--days 30] [--no-asof]
+
+FILE is a Pulse DuckDB warehouse (default: the 10M-event one that `bench/monitoring.py --events 10000000
+--keep /tmp/benchmon` leaves); it is copied to a temporary directory first, so the original is never
+opened, let alone changed. "Now" is the newest event's time, so the last `--days` days hold data.
+
+For each setting, `--runs` timed runs (after one untimed warm-up) of:
+- steps: `funnel_steps`, the step table (the number the issue's target is about);
+- report: `funnel_report`, everything `GET /api/v1/funnel` returns (steps, breakdown, trend, times);
+- read only: the engine's one SQL statement alone (`journey_sql` through `Warehouse.read_columns`), the
+  floor of this design: the rest of "steps" is the walk in numpy;
+- ASOF SQL (indirect settings without a breakdown): the same furthest steps computed in SQL alone, one
+  ASOF JOIN per step (for every attempt, the first event of the next step at or after the previous step),
+  the design this engine replaced; its step counts are checked against the engine's.
+Prints medians and p95 in milliseconds as a Markdown table for docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from data.warehouse import Warehouse  # noqa: E402
+from queries.filters import Filters  # noqa: E402
+from queries.funnel import FunnelOptions, funnel_report, funnel_steps, journey_sql  # noqa: E402
+from queries.scope import dimension_predicate  # noqa: E402
+
+DEFAULT_WAREHOUSE = "/tmp/benchmon/events-10000000/pulse.duckdb"
+SETTINGS = [
+    ("users, indirect", {}, FunnelOptions(count="users")),
+    ("sessions, indirect", {}, FunnelOptions(count="sessions")),
+    ("users, strict", {}, FunnelOptions(count="users", order="strict")),
+    ("sessions, strict", {}, FunnelOptions(count="sessions", order="strict")),
+    ("users, indirect, 7 d window", {}, FunnelOptions(count="users", window="7d")),
+    ("users, indirect, 2 channels", {"channel": ("paid_search", "email")}, FunnelOptions(count="users")),
+    ("users, indirect, by channel", {}, FunnelOptions(count="users", breakdown="channel")),
+    ("sessions, indirect, by landing page", {}, FunnelOptions(count="sessions", breakdown="landing_page")),
+    ("users, sign-up funnel", {}, FunnelOptions(steps=("page_view", "signup", "purchase"), count="users")),
+]
+
+
+def asof_sql(options: FunnelOptions, filters: Filters) -> tuple[str, dict]:
+    """Furthest step per entity by one ASOF JOIN per step, then how many entities reached each step."""
+    entity = "e.user_id" if options.count == "users" else "e.session_id"
+    dims, params = dimension_predicate(filters, "e")
+    ctes = ["attempt_1 AS (SELECT " + entity + " AS entity, e.ts AS entry, e.ts AS t FROM events e "
+            "WHERE e.type = :step_0 AND e.ts >= :start AND e.ts < :end AND " + dims + ")"]
+    for k in range(1, len(options.steps)):
+        ctes.append("step_" + str(k + 1) + " AS (SELECT " + entity + " AS entity, e.ts FROM events e "
+                    "WHERE e.type = :step_" + str(k) + " AND e.ts >= :start AND e.ts < :until)")
+        ctes.append("attempt_" + str(k + 1) + " AS (SELECT a.entity, a.entry, s.ts AS t FROM attempt_" + str(k)
+                    + " a ASOF JOIN step_" + str(k + 1) + " s ON s.entity = a.entity AND s.ts >= a.t "
+                    "WHERE s.ts < a.entry + :window)")
+    reached = " UNION ALL ".join("SELECT DISTINCT " + str(k + 1) + " AS step, entity FROM attempt_" + str(k + 1)
+                                 for k in range(len(options.steps)))
+    sql = ("WITH " + ", ".join(ctes) + " SELECT step, count(*) AS reached FROM (" + reached + ")"
+           " GROUP BY step ORDER BY step")
+    params.update({"step_" + str(i): name for i, name in enumerate(options.steps)})
+    params.update(window=options.window_length)
+    return sql, params
+
+
+def timed(function, runs: int) -> list[float]:
+    function()  # warm-up: the file's pages, the plan cache
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def cell(times: list[float] | None) -> str:
+    if not times:
+        return "–"
+    return f"{statistics.median(times) * 1000:,.0f} / {percentile(times, .95) * 1000:,.0f}"
+
+
+def measure(wh: Warehouse, now: datetime, days: int, runs: int, asof: bool):
+    for label, dims, options in SETTINGS:
+        filters = Filters(start=f"now-{days}d", end="now", **dims)
+        start, end = filters.resolve(now)
+        sql, params = journey_sql(filters, start, end, options, options.breakdown)
+        rows = len(wh.read_columns(sql, params)["event"])
+        steps = timed(lambda: funnel_steps(wh, filters, start, end, options, now), runs)
+        report = timed(lambda: funnel_report(wh, filters, start, end, options, now), runs)
+        read = timed(lambda: wh.read_columns(sql, params), runs)
+        baseline = None
+        if asof and options.order == "indirect" and not options.breakdown:
+            check_asof(wh, filters, start, end, options, now)
+            a_sql, a_params = asof_sql(options, filters)
+            a_params.update(start=start, end=end, until=end + options.window_length)
+            baseline = timed(lambda: wh.read(a_sql, a_params), runs)
+        ratio = statistics.median(steps) / statistics.median(read)
+        print(f"| {days} d, {label} | {rows:,} | {cell(steps)} | {cell(report)} | {cell(read)} | {cell(baseline)} "
+              f"| {ratio:.2f} |", flush=True)
+
+
+def check_asof(wh, filters, start, end, options, now) -> None:
+    sql, params = asof_sql(options, filters)
+    params.update(start=start, end=end, until=end + options.window_length)
+    by_sql = wh.read(sql, params).reached.tolist()
+    by_engine = funnel_steps(wh, filters, start, end, options, now).reached.tolist()
+    if by_sql != by_engine:
+        raise SystemExit(f"ASOF SQL and the engine disagree: {by_sql} != {by_engine}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--no-asof", action="store_true", help="skip the ASOF SQL baseline (slow)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="pulse-bench-funnel-") as directory:
+        copy = Path(directory) / "pulse.duckdb"
+        shutil.copyfile(args.warehouse, copy)
+        wh = Warehouse(f"duckdb:///{copy}")
+        newest = wh.scalar("SELECT max(ts) FROM events")
+        now = (newest + timedelta(minutes=1)).replace(second=0, microsecond=0)
+        events = wh.row_count("events")
+        print(f"Funnel engine, {args.runs} runs each (after a warm-up); {events:,} events, "
+              f"now = {now:%Y-%m-%d %H:%M} UTC; {platform.node()} ({platform.machine()}, {os.cpu_count()} cores), "
+              f"{datetime.now(timezone.utc):%Y-%m-%d}\n")
+        print("| setting | rows read | steps p50 / p95 ms | report p50 / p95 ms | read only p50 / p95 ms "
+              "| ASOF SQL p50 / p95 ms | steps / read |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        measure(wh, now, args.days, args.runs, not args.no_asof)
+        wh.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

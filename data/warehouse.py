@@ -88,14 +88,6 @@ class Warehouse:
                 return result.cursor.fetch_df()
             return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
 
-    def read_column(self, sql: str, params: dict | None = None) -> np.ndarray:
-        """The first column of a statement's rows as a NumPy array (for large id or hash lists)."""
-        with self.engine.connect() as conn:
-            result = conn.execute(_statement(sql, params), params or {})
-            if hasattr(result.cursor, "fetchnumpy"):
-                return next(iter(result.cursor.fetchnumpy().values()))
-            return np.array([row[0] for row in result.fetchall()])
-
     def read_columns(self, sql: str, params: dict | None = None) -> dict[str, np.ndarray]:
         """`read`, as one numpy array per column: for results of millions of rows (DuckDB converts its
         columns directly, many times faster than building rows). A column with NULLs comes as an object

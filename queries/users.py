@@ -47,5 +47,5 @@ def _hashes(wh: Warehouse, filters: Filters, parts: list[tuple[datetime, datetim
                   else f"s.first_ts >= :lo{i} AND s.first_ts < :hi{i}")
         selects.append("SELECT hash(s.user_id) AS h FROM sessions s WHERE " + active + " AND " + predicate)
         params.update({f"lo{i}": lo, f"hi{i}": hi})
-    hashes = wh.read_column("SELECT DISTINCT h FROM (" + " UNION ALL ".join(selects) + ")", params)
-    return np.sort(np.asarray(hashes, dtype=np.uint64))
+    columns = wh.read_columns("SELECT DISTINCT h FROM (" + " UNION ALL ".join(selects) + ")", params)
+    return np.sort(np.asarray(columns["h"], dtype=np.uint64))

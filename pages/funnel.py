@@ -7,6 +7,7 @@ filters (docs/metrics.md, "Funnel"); every number comes from `queries.funnel.fun
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from urllib.parse import parse_qsl
 
 import dash
 import dash_bootstrap_components as dbc
@@ -22,7 +23,7 @@ from data.schema import EVENT_TYPES
 from pages import _state
 from queries.dimensions import dimension_options
 from queries.filters import FilterError, Filters
-from queries.funnel import BREAKDOWNS, FunnelOptions, funnel_dropoffs, funnel_report
+from queries.funnel import BREAKDOWNS, OPTION_KEYS, FunnelOptions, funnel_dropoffs, funnel_report
 
 dash.register_page(__name__, path="/funnel", name="Funnel", title="Pulse · Funnel", order=1)
 
@@ -120,7 +121,7 @@ def _steps_table(steps: pd.DataFrame, labels: list[str]):
 
 def _breakdown_section(table: pd.DataFrame | None, options: FunnelOptions, labels: list[str]) -> html.Div:
     if table is None:
-        return html.Div(id="funnel-breakdown")
+        return html.Div(id="funnel-segments-section")
     segment = options.breakdown
     first, last = table[table["step"] == 1], table[table["step"] == len(options.steps)]
     entered = first.set_index(segment)["reached"]
@@ -141,7 +142,7 @@ def _breakdown_section(table: pd.DataFrame | None, options: FunnelOptions, label
                   figure=charts.segment_bars(table, segment, labels, worst,
                                              f"Conversion from the first step by {BREAKDOWN_LABELS[segment].lower()}")),
         grid("funnel-segment-grid", side_by_side, columns),
-    ], id="funnel-breakdown")
+    ], id="funnel-segments-section")
 
 
 def _named(histogram: pd.DataFrame) -> pd.DataFrame:
@@ -176,12 +177,15 @@ def _dropoff_export(options: FunnelOptions, labels: list[str]) -> dbc.Row:
 def write_options_to_url(steps, count, window, order, breakdown, interval, search):
     """Any change of the funnel's options becomes the URL, which redraws the view (a link restores it)."""
     filters = Filters.from_query(search or "")
-    chosen = {"steps": ",".join(s for s in steps if s), "count": count, "window": window, "order": order,
-              "breakdown": breakdown or "", "interval": interval or ""}
-    extra = {k: v for k, v in filters.extra.items() if k not in chosen}
-    extra.update({k: v for k, v in chosen.items() if v})
-    if extra == filters.extra:
+    try:
+        chosen = FunnelOptions(steps=tuple(s for s in steps if s), count=count, window=window, order=order,
+                               breakdown=breakdown or None, interval=interval or None)
+    except FilterError:
+        return no_update  # e.g. a single step left: keep the view until the choice makes a funnel
+    if chosen == options_of(filters):
         return no_update  # the controls just rendered with the URL's own values
+    extra = {k: v for k, v in filters.extra.items() if k not in OPTION_KEYS}
+    extra.update(parse_qsl(chosen.to_query()))
     return "?" + filters.with_changes(extra=extra).to_query()
 
 

@@ -95,9 +95,9 @@ def _option_bar(options: FunnelOptions) -> dbc.Row:
     slots = list(options.steps) + [""] * (STEP_SLOTS - len(options.steps))
     windows = list(WINDOWS) + ([options.window] if options.window not in WINDOWS else [])
     return dbc.Row([
-        dbc.Col([html.Label("Steps, in order", className="small text-body-secondary mb-0"),
+        dbc.Col([html.Label("Steps, in order (– leaves a slot out)", className="small text-body-secondary mb-0"),
                  dbc.InputGroup([dbc.Select(id={"type": "funnel-step", "slot": i}, options=step_choices, value=v,
-                                            size="sm") for i, v in enumerate(slots)], size="sm")], lg=6),
+                                            size="sm") for i, v in enumerate(slots)], size="sm")], xxl=6, xs=12),
         _select("funnel-count", "Count", [("Sessions", "sessions"), ("Users", "users")], options.count),
         _select("funnel-window", "Window", [(w, w) for w in windows], options.window),
         _select("funnel-order", "Order", [("Indirect", "indirect"), ("Strict", "strict")], options.order),

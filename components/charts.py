@@ -153,9 +153,10 @@ def duration_histogram(table: pd.DataFrame, title: str) -> dict:
         traces.append({"type": "bar", "name": f"{from_step} → {to_step}", "x": _numbers(centres),
                        "y": _numbers(rows["converted"]), "width": _numbers((rows["bin_end_seconds"]
                                                                              - rows["bin_start_seconds"]) / 60)})
-    used = table[table["converted"] > 0]["bin_end_seconds"]
     xaxis = {"title": {"text": "minutes"}}
-    if len(used):  # most conversions take minutes of a window of days: show where they are
-        xaxis["range"] = [0, float(used.max()) / 60]
+    ordered = table.sort_values("bin_end_seconds")
+    share = ordered["converted"].cumsum() / max(1, ordered["converted"].sum())
+    if len(ordered) and ordered["converted"].sum() > 0:  # show where 99% of conversions are, not the whole window
+        xaxis["range"] = [0, float(ordered["bin_end_seconds"][share >= 0.99].iloc[0]) / 60]
     return {"data": traces, "layout": _layout(title, 300, barmode="overlay", xaxis=xaxis,
                                               legend={"orientation": "h", "y": -0.3})}

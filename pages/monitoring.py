@@ -87,15 +87,22 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _view(search: str | None, as_of: int | None):
-    """The URL's filters and the [start, end) they select at the view's instant (None: unusable URL; the
-    page shows the message)."""
-    try:
-        filters = Filters.from_query(search or "")
-        now = datetime.fromtimestamp((as_of or _now_ms()) / 1000, timezone.utc)
-        return filters, now, *filters.resolve(now, _state.timezone())
-    except FilterError:
-        return None
+def view_part(outputs: int):
+    """A part of the view, `part(filters, now, start, end)`, as a callback of (as-of, URL search): the URL's
+    filters and the [start, end) they select at the view's instant. An unusable URL changes nothing (the
+    page shows the message naming the parameter)."""
+    def decorate(part):
+        def callback_(as_of, search):
+            try:
+                filters = Filters.from_query(search or "")
+                now = datetime.fromtimestamp((as_of or _now_ms()) / 1000, timezone.utc)
+                start, end = filters.resolve(now, _state.timezone())
+            except FilterError:
+                return (no_update,) * outputs
+            return part(filters, now, start, end)
+        callback_.__doc__ = part.__doc__
+        return callback_
+    return decorate
 
 
 @callback(Output("as-of", "data"), Input("refresh-timer", "n_intervals"), prevent_initial_call=True)
@@ -106,11 +113,8 @@ def tick(_):
 
 @callback(Output("freshness", "children"), Output("kpi-row", "children"),
           Input("as-of", "data"), State("url", "search"))
-def tiles(as_of, search):
-    view = _view(search, as_of)
-    if view is None:
-        return no_update, no_update
-    filters, now, start, end = view
+@view_part(2)
+def tiles(filters, now, start, end):
     wh, tz = _state.warehouse(), _state.timezone()
     table = kpis_with_comparison(wh, filters, now=now, tz=tz)
     totals = _totals(timeseries(wh, filters, start, end, tz=tz))
@@ -129,11 +133,8 @@ def _totals(series: pd.DataFrame) -> pd.DataFrame:
 
 @callback(Output("chart-revenue", "figure"), Output("chart-sessions", "figure"), Output("chart-conversion", "figure"),
           Input("as-of", "data"), State("url", "search"))
-def trends(as_of, search):
-    view = _view(search, as_of)
-    if view is None:
-        return no_update, no_update, no_update
-    filters, now, start, end = view
+@view_part(3)
+def trends(filters, now, start, end):
     wh, tz = _state.warehouse(), _state.timezone()
     series = timeseries(wh, filters, start, end, tz=tz)
     period = filters.comparison(now, tz)
@@ -151,11 +152,8 @@ def trends(as_of, search):
 
 @callback(Output("chart-mix", "figure"), Output("campaign-grid", "rowData"),
           Input("as-of", "data"), State("url", "search"))
-def channel_tables(as_of, search):
-    view = _view(search, as_of)
-    if view is None:
-        return no_update, no_update
-    filters, _, start, end = view
+@view_part(2)
+def channel_tables(filters, now, start, end):
     wh = _state.warehouse()
     mix = channel_performance(wh, filters, start, end)
     campaigns = campaign_performance(wh, filters, start, end).head(25)

@@ -21,7 +21,6 @@ from queries.filters import Filters
 # compute(lo, hi, carry_in) -> rows with a `bucket` column (the bucket's start, UTC)
 Compute = Callable[[datetime, datetime, bool], pd.DataFrame]
 
-_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pulse-pieces")
 _ORIGIN = datetime(2000, 1, 3)  # DuckDB's time_bucket origin for sub-month widths (a Monday)
 
 
@@ -52,9 +51,15 @@ def cached_rows(wh: Warehouse, name: str, filters: Filters, start: datetime, end
     found = [wh.results.get(key, until=hi) for key, (_, hi) in zip(keys, pieces)]
     seq = wh.results.changes.seq
     runs = _missing_runs(found)
+    def run_rows(run: tuple[int, int]) -> pd.DataFrame:
+        first, last = run
+        return wh.results.shared(keys[first] + ".." + keys[last],
+                                 lambda: compute(pieces[first][0], pieces[last][1], first == 0))
+
     # Typically two runs, the partial first bucket and the one holding now: DuckDB runs them side by side.
-    computed = _POOL.map(lambda run: wh.results.shared(
-        keys[run[0]] + ".." + keys[run[1]], lambda: compute(pieces[run[0]][0], pieces[run[1]][1], run[0] == 0)), runs)
+    # Threads of this call only (a pool kept across requests would outlive a server that is stopped).
+    with ThreadPoolExecutor(max_workers=max(1, len(runs)), thread_name_prefix="pulse-pieces") as pool:
+        computed = list(pool.map(run_rows, runs))
     for (first, last), rows in zip(runs, computed):
         labels = rows["bucket"] if len(rows) else pd.Series([], dtype="datetime64[us]")
         for i in range(first, last + 1):

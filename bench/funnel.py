@@ -1,6 +1,6 @@
 """The funnel engine on a large warehouse: its query functions, next to baselines measured in the same run.
 
-    python bench/funnel.py [--warehouse FILE] [--runs 20] [--days 30] [--no-asof]
+    python bench/funnel.py [--warehouse FILE] [--runs 20] [--days 30] [--no-asof] [--only TEXT]
 
 FILE is a Pulse DuckDB warehouse (default: the 10M-event one that `bench/monitoring.py --events 10000000
 --keep /tmp/benchmon` leaves); it is copied to a temporary directory first, so the original is never
@@ -96,8 +96,8 @@ def cell(times: list[float] | None) -> str:
     return f"{statistics.median(times) * 1000:,.0f} / {percentile(times, .95) * 1000:,.0f}"
 
 
-def measure(wh: Warehouse, now: datetime, days: int, runs: int, asof: bool):
-    for label, dims, options in SETTINGS:
+def measure(wh: Warehouse, now: datetime, days: int, runs: int, asof: bool, only: str = ""):
+    for label, dims, options in [s for s in SETTINGS if only in s[0]]:
         filters = Filters(start=f"now-{days}d", end="now", **dims)
         start, end = filters.resolve(now)
         sql, params = journey_sql(filters, start, end, options, options.breakdown)
@@ -132,6 +132,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--no-asof", action="store_true", help="skip the ASOF SQL baseline (slow)")
+    parser.add_argument("--only", default="", help="only the settings whose label contains TEXT")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="pulse-bench-funnel-") as directory:
         copy = Path(directory) / "pulse.duckdb"
@@ -146,7 +147,7 @@ def main(argv=None) -> int:
         print("| setting | rows read | steps p50 / p95 ms | report p50 / p95 ms | read only p50 / p95 ms "
               "| ASOF SQL p50 / p95 ms | steps / read |")
         print("|---|---:|---:|---:|---:|---:|---:|")
-        measure(wh, now, args.days, args.runs, not args.no_asof)
+        measure(wh, now, args.days, args.runs, not args.no_asof, args.only)
         wh.dispose()
     print(f"\n1-minute load average at the end: {os.getloadavg()[0]:.2f} (other work on this machine)")
     return 0

@@ -19,7 +19,6 @@ tied events never matters.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,52 +54,44 @@ class Outcome:
     times: np.ndarray
 
 
-def walk(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: int, parts: int = 2) -> Outcome:
-    """Every entity's outcome. The rows are cut into `parts` slices at entity boundaries, walked in as many
-    threads (numpy releases the GIL), and the outcomes joined in row order."""
-    bounds = _part_bounds(journeys.new_entity, parts)
-    slices = [Journeys(*(column[lo:hi] for column in (journeys.new_entity, journeys.us, journeys.step,
-                                                       journeys.entry))) for lo, hi in zip(bounds[:-1], bounds[1:])]
-    args = (steps, window_us, strict, now_us)
-    if len(slices) <= 1:
-        return _walk_part(journeys, *args)
-    with ThreadPoolExecutor(len(slices)) as pool:
-        outcomes = list(pool.map(lambda part: _walk_part(part, *args), slices))
-    return Outcome(furthest=np.concatenate([o.furthest for o in outcomes]),
-                   in_progress=np.concatenate([o.in_progress for o in outcomes]),
-                   row=np.concatenate([o.row + lo for o, lo in zip(outcomes, bounds)]),
-                   times=np.concatenate([o.times for o in outcomes], axis=1))
-
-
-def _part_bounds(new_entity: np.ndarray, parts: int) -> list[int]:
-    """Row indexes cutting the rows into at most `parts` slices of about equal size, at entities' first rows."""
-    firsts = np.flatnonzero(new_entity)
-    targets = [len(new_entity) * k // parts for k in range(1, parts)]
-    cuts = np.append(firsts, len(new_entity))[np.searchsorted(firsts, targets)]
-    return sorted({0, len(new_entity), *(int(c) for c in cuts)})
-
-
-def _walk_part(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: int) -> Outcome:
+def walk(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: int) -> Outcome:
+    """Every entity's outcome: see the module's docstring. (One thread: walking halves of the rows in two
+    threads was measured no faster, the threads contending for memory.)"""
     moments = _Moments(journeys)
     rows = np.flatnonzero(journeys.entry)
-    first_rows = rows[_first_of_runs(moments.of_row[rows])]  # one attempt per entry moment
-    group = moments.of_row[first_rows]
-    entry_us = moments.start_us[group]
+    if moments.of_row is None:  # a moment per row
+        first_rows = group = rows
+    else:
+        first_rows = rows[_first_of_runs(moments.of_row[rows])]  # one attempt per entry moment
+        group = moments.of_row[first_rows]
+    entry_us, end = moments.start_us[group], moments.end_of(group)
+    walked = np.arange(len(group)) if strict else _last_of_runs(moments, group, end)
     walker = _walk_strict if strict else _walk_indirect
-    reach, reached_at = walker(moments, group, steps, entry_us + window_us)
-    return _per_entity(moments.end_of(group), reach, reached_at, first_rows, entry_us, steps, window_us, now_us)
+    reach, reached_at = walker(moments, group[walked], end[walked], steps, entry_us[walked] + window_us)
+    return _per_entity(end[walked], reach, reached_at, walked, first_rows, entry_us, steps, window_us, now_us)
+
+
+def _last_of_runs(m: "_Moments", group: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """In indirect order, the attempts of an entity whose next step-2 moment is the same (a run) share all
+    their later steps, and the latest of them reaches furthest: only it needs walking. The attempts (indexes)
+    that end a run."""
+    next_step_2 = m.next_holding(1, group)
+    last = np.ones(len(group), dtype=bool)
+    last[:-1] = (next_step_2[:-1] != next_step_2[1:]) | (end[:-1] != end[1:])
+    return np.flatnonzero(last)
 
 
 class _Moments:
     """Events grouped by (entity, instant): each moment's time, the bit mask of the funnel steps it holds and
-    its entity's number; `entity_starts`: the first moment of each entity, then the number of moments."""
+    its entity's number; `entity_starts`: the first moment of each entity, then the number of moments;
+    `of_row`: each row's moment (None when every row is a moment of its own)."""
 
     def __init__(self, j: Journeys):
         new_moment = j.new_entity.copy()
         new_moment[1:] |= j.us[1:] != j.us[:-1]
         bits = np.left_shift(1, j.step + 1) >> 1  # step -1 (not a step): no bit
         if new_moment.all():  # no two events of an entity at the same instant: a moment is an event
-            self.of_row, self.mask, self.start_us, first = np.arange(len(j.us)), bits, j.us, j.new_entity
+            self.of_row, self.mask, self.start_us, first = None, bits, j.us, j.new_entity
         else:
             starts = np.flatnonzero(new_moment)
             self.of_row, self.mask = np.cumsum(new_moment) - 1, np.bitwise_or.reduceat(bits, starts)
@@ -119,19 +110,20 @@ class _Moments:
 
     def next_holding(self, step: int, moments: np.ndarray) -> np.ndarray:
         """For each of `moments`, the first moment at or after it (of any entity) holding `step`, or count."""
-        if len(moments) * 8 > self.count:  # many: one pass over all moments
-            index = np.where((self.mask >> step) & 1 == 1, np.arange(self.count), self.count)
-            return np.minimum.accumulate(index[::-1])[::-1][moments]
-        holding = np.flatnonzero((self.mask >> step) & 1)  # few: binary search among those holding it
-        return np.append(holding, self.count)[np.searchsorted(holding, moments)]
+        holds = (self.mask >> step) & 1
+        holding = np.append(np.flatnonzero(holds), self.count)
+        if len(moments) * 8 > self.count:  # many: count the holders before each moment, in one pass
+            before = np.cumsum(holds) - holds
+            return holding[before[moments]]
+        return holding[np.searchsorted(holding[:-1], moments)]  # few: binary search among the holders
 
 
-def _walk_indirect(m: _Moments, group: np.ndarray, steps: int, deadline: np.ndarray):
+def _walk_indirect(m: _Moments, group: np.ndarray, end: np.ndarray, steps: int, deadline: np.ndarray):
     """Each step at the first moment at or after the previous step's. Attempts that stop are dropped from
     the arrays as they go, so later steps cost little. Returns each attempt's furthest step, and per step
     k > 1 the attempts (indexes, ascending) that reached it and when."""
     reach, reached_at = np.ones(len(group), dtype=np.int64), []
-    alive, current, end = np.arange(len(group)), group, m.end_of(group)
+    alive, current = np.arange(len(group)), group
     for k in range(1, steps):
         found = m.next_holding(k, current)
         at = m.at(found)
@@ -142,12 +134,12 @@ def _walk_indirect(m: _Moments, group: np.ndarray, steps: int, deadline: np.ndar
     return reach, reached_at
 
 
-def _walk_strict(m: _Moments, group: np.ndarray, steps: int, deadline: np.ndarray):
+def _walk_strict(m: _Moments, group: np.ndarray, end: np.ndarray, steps: int, deadline: np.ndarray):
     """Step k can only be at offsets 0..k-1 from the entry moment; `possible` is the bit set of the offsets
     at which the current step can be reached. Returns as `_walk_indirect`."""
     lowest = _lowest_bit_table(steps)
     reach, reached_at = np.ones(len(group), dtype=np.int64), []
-    alive, first, end = np.arange(len(group)), group, m.end_of(group)
+    alive, first = np.arange(len(group)), group
     possible = np.ones(len(group), dtype=np.int64)
     for k in range(1, steps):
         candidates, holding = possible | (possible << 1), np.zeros(len(alive), dtype=np.int64)
@@ -163,24 +155,41 @@ def _walk_strict(m: _Moments, group: np.ndarray, steps: int, deadline: np.ndarra
     return reach, reached_at
 
 
-def _per_entity(entity, reach, reached_at, rows, entry_us, steps, window_us, now_us) -> Outcome:
-    """Attempts are in entity order, and by entry time within an entity; `entity` identifies each
-    attempt's entity."""
+def _per_entity(entity, reach, reached_at, walked, rows, entry_us, steps, window_us, now_us) -> Outcome:
+    """From the walked attempts (`walked`: their indexes among all attempts, ascending, each the last of its
+    run; `entity`, `reach`: theirs), each entity's furthest step and counted attempt: the first run reaching
+    the furthest step (the highest score: furthest step first, then earliest), and in it the earliest attempt
+    reaching that step. Attempts are in entity order, and by entry time within an entity."""
     if len(entity) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Outcome(empty, np.zeros(0, dtype=bool), empty, np.zeros((steps, 0), dtype=np.int64))
     starts = np.flatnonzero(_first_of_runs(entity))
-    furthest = np.maximum.reduceat(reach, starts)
-    best = np.flatnonzero(reach == np.repeat(furthest, np.diff(np.append(starts, len(entity)))))
-    counted = best[_first_of_runs(entity[best])]
-    last_entry = entry_us[np.append(starts[1:], len(entity)) - 1]
+    latest = len(entity) - 1
+    best = np.maximum.reduceat((reach << 40) | (latest - np.arange(len(entity))), starts)
+    furthest, chosen = best >> 40, latest - (best & ((1 << 40) - 1))
+    last_entry = entry_us[walked[np.append(starts[1:], len(entity)) - 1]]
     in_progress = (furthest < steps) & (last_entry + window_us > now_us)
-    times = np.full((steps, len(counted)), NOT_REACHED, dtype=np.int64)
-    times[0] = entry_us[counted]
+    times = np.full((steps, len(chosen)), NOT_REACHED, dtype=np.int64)
     for k, (alive, at) in enumerate(reached_at, start=1):
         went_on = np.flatnonzero(furthest > k)
-        times[k, went_on] = at[np.searchsorted(alive, counted[went_on])]
+        times[k, went_on] = at[np.searchsorted(alive, chosen[went_on])]
+    # Within the run, an attempt reaches the furthest step when that step is inside its own window.
+    latest_entry_allowed = np.where(furthest > 1, times[furthest - 1, np.arange(len(chosen))] - window_us,
+                                    np.iinfo(np.int64).min)
+    counted = _first_after(entry_us, np.append(0, walked[:-1] + 1)[chosen], latest_entry_allowed)
+    times[0] = entry_us[counted]
     return Outcome(furthest, in_progress, rows[counted], times)
+
+
+def _first_after(values: np.ndarray, start: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """For each i, the first index from start[i] on whose value is above bound[i] (one is known to exist;
+    values ascend from each start)."""
+    index = start.copy()
+    waiting = np.flatnonzero(values[index] <= bound)
+    while len(waiting):
+        index[waiting] += 1
+        waiting = waiting[values[index[waiting]] <= bound[waiting]]
+    return index
 
 
 def _first_of_runs(values: np.ndarray) -> np.ndarray:

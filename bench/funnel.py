@@ -1,12 +1,12 @@
 """The funnel engine on a large warehouse: its query functions, next to baselines measured in the same run.
 
-    python bench/funnel.py [--warehouse FILE] [--runs 20] [--days 30] [--no-asof]
+    python bench/funnel.py [--warehouse FILE] [--runs 20] [--days 30] [--no-asof] [--only TEXT]
 
 FILE is a Pulse DuckDB warehouse (default: the 10M-event one that `bench/monitoring.py --events 10000000
 --keep /tmp/benchmon` leaves); it is copied to a temporary directory first, so the original is never
 opened, let alone changed. "Now" is the newest event's time, so the last `--days` days hold data.
 
-For each setting, `--runs` timed runs (after one untimed warm-up) of:
+For each setting, `--runs` rounds (after one untimed warm-up round), each timing once, in turn:
 - steps: `funnel_steps`, the step table (the number the issue's target is about);
 - report: `funnel_report`, everything `GET /api/v1/funnel` returns (steps, breakdown, trend, times);
 - read only: the engine's one SQL statement alone (`journey_sql` through `Warehouse.read_columns`), the
@@ -72,13 +72,16 @@ def asof_sql(options: FunnelOptions, filters: Filters) -> tuple[str, dict]:
     return sql, params
 
 
-def timed(function, runs: int) -> list[float]:
-    function()  # warm-up: the file's pages, the plan cache
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
+def timed(functions: dict, runs: int) -> dict[str, list[float]]:
+    """`runs` timings of each function, taken in turns (one of each per round), so that a burst of load on
+    this shared machine falls on all of them alike; one untimed warm-up round first."""
+    times = {name: [] for name in functions}
+    for round_number in range(runs + 1):
+        for name, function in functions.items():
+            started = time.perf_counter()
+            function()
+            if round_number:
+                times[name].append(time.perf_counter() - started)
     return times
 
 
@@ -93,21 +96,22 @@ def cell(times: list[float] | None) -> str:
     return f"{statistics.median(times) * 1000:,.0f} / {percentile(times, .95) * 1000:,.0f}"
 
 
-def measure(wh: Warehouse, now: datetime, days: int, runs: int, asof: bool):
-    for label, dims, options in SETTINGS:
+def measure(wh: Warehouse, now: datetime, days: int, runs: int, asof: bool, only: str = ""):
+    for label, dims, options in [s for s in SETTINGS if only in s[0]]:
         filters = Filters(start=f"now-{days}d", end="now", **dims)
         start, end = filters.resolve(now)
         sql, params = journey_sql(filters, start, end, options, options.breakdown)
         rows = len(wh.read_columns(sql, params)["event"])
-        steps = timed(lambda: funnel_steps(wh, filters, start, end, options, now), runs)
-        report = timed(lambda: funnel_report(wh, filters, start, end, options, now), runs)
-        read = timed(lambda: wh.read_columns(sql, params), runs)
-        baseline = None
+        functions = {"steps": lambda: funnel_steps(wh, filters, start, end, options, now),
+                     "report": lambda: funnel_report(wh, filters, start, end, options, now),
+                     "read": lambda: wh.read_columns(sql, params)}
         if asof and options.order == "indirect" and not options.breakdown:
             check_asof(wh, filters, start, end, options, now)
             a_sql, a_params = asof_sql(options, filters)
             a_params.update(start=start, end=end, until=end + options.window_length)
-            baseline = timed(lambda: wh.read(a_sql, a_params), runs)
+            functions["asof"] = lambda: wh.read(a_sql, a_params)
+        times = timed(functions, runs)
+        steps, report, read, baseline = times["steps"], times["report"], times["read"], times.get("asof")
         ratio = statistics.median(steps) / statistics.median(read)
         print(f"| {days} d, {label} | {rows:,} | {cell(steps)} | {cell(report)} | {cell(read)} | {cell(baseline)} "
               f"| {ratio:.2f} |", flush=True)
@@ -128,6 +132,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--no-asof", action="store_true", help="skip the ASOF SQL baseline (slow)")
+    parser.add_argument("--only", default="", help="only the settings whose label contains TEXT")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="pulse-bench-funnel-") as directory:
         copy = Path(directory) / "pulse.duckdb"
@@ -138,12 +143,13 @@ def main(argv=None) -> int:
         events = wh.row_count("events")
         print(f"Funnel engine, {args.runs} runs each (after a warm-up); {events:,} events, "
               f"now = {now:%Y-%m-%d %H:%M} UTC; {platform.node()} ({platform.machine()}, {os.cpu_count()} cores), "
-              f"{datetime.now(timezone.utc):%Y-%m-%d}\n")
+              f"{datetime.now(timezone.utc):%Y-%m-%d}; 1-minute load average {os.getloadavg()[0]:.2f}\n")
         print("| setting | rows read | steps p50 / p95 ms | report p50 / p95 ms | read only p50 / p95 ms "
               "| ASOF SQL p50 / p95 ms | steps / read |")
         print("|---|---:|---:|---:|---:|---:|---:|")
-        measure(wh, now, args.days, args.runs, not args.no_asof)
+        measure(wh, now, args.days, args.runs, not args.no_asof, args.only)
         wh.dispose()
+    print(f"\n1-minute load average at the end: {os.getloadavg()[0]:.2f} (other work on this machine)")
     return 0
 
 

@@ -174,6 +174,22 @@ def test_hand_worked_counted_attempt(hand):
     assert u3.session_id == "s4" and u3.furthest_step == 3 and not u3.in_progress
 
 
+def test_a_step_at_exactly_entry_plus_window_is_too_late(tmp_path):
+    # Entries at 10:00 and 10:15 share the 10:20 product view; the 10:30 cart is exactly 30 minutes after
+    # the first entry, outside its window: the 10:00 attempt reaches 2, the 10:15 one 3 and counts.
+    rows = [event(1, at("10:00"), "page_view", "u1", "s1"), event(2, at("10:15"), "page_view", "u1", "s1"),
+            event(3, at("10:20"), "product_view", "u1", "s1"), event(4, at("10:30"), "add_to_cart", "u1", "s1")]
+    wh = build_warehouse(tmp_path / "w.duckdb", rows)
+    for order in ("indirect", "strict"):
+        entity = funnel_entities(wh, Filters(), *RANGE, FunnelOptions(steps=THREE, window="30m", order=order),
+                                 now=NOW).iloc[0]
+        assert (entity.furthest_step, entity.entry_time, entity.step_3_time) == (3, at("10:15"), at("10:30"))
+    two_steps = funnel_steps(wh, Filters(), at("10:00"), at("10:01"), FunnelOptions(steps=THREE, window="30m"),
+                             now=NOW)  # only the 10:00 entry is in range
+    assert two_steps.reached.tolist() == [1, 1, 0]
+    wh.dispose()
+
+
 def test_tied_entries_in_two_sessions_take_the_first_session(tmp_path):
     # u1 enters at the same instant in s-b (email) and s-a (direct); both attempts reach the product view.
     rows = [event(1, at("10:00"), "page_view", "u1", "s-b", "email"),

@@ -2,6 +2,8 @@
 display time zone; every figure uses the same quiet template and channel colours."""
 from __future__ import annotations
 
+from itertools import cycle
+
 import pandas as pd
 import plotly.io as pio
 
@@ -108,3 +110,28 @@ def channel_mix(table: pd.DataFrame, metric: str, title: str) -> dict:
 def empty(height: int = 300) -> dict:
     """A blank chart of the final size, shown until the first numbers arrive (the page does not jump)."""
     return {"data": [], "layout": _layout(None, height, xaxis={"visible": False}, yaxis={"visible": False})}
+
+
+
+CONTROL_COLOUR = "#9d9d9d"
+VARIANT_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2")
+
+
+def variant_funnels(table: pd.DataFrame, labels: dict, control: str | None = None,
+                    title: str = "Funnel by variant") -> dict:
+    """Funnels side by side: per step, one bar per variant (the control grey) with the share of its
+    exposed users who reached the step; the counts on hover. `table` has variant, step, users, from_start
+    (queries.experiments.variant_funnels); `labels` names the steps."""
+    traces = []
+    treatments = cycle(VARIANT_COLOURS)
+    for variant, rows in table.groupby("variant", sort=False):
+        traces.append({
+            "type": "bar", "name": str(variant), "x": [labels.get(s, s) for s in rows["step"]],
+            "y": _numbers(rows["from_start"]), "customdata": [int(u) for u in rows["users"]],
+            "marker": {"color": CONTROL_COLOUR if variant == control else next(treatments)},
+            "text": [formatting.percent(v, 1) for v in rows["from_start"]], "textposition": "outside",
+            "hovertemplate": f"{variant}: %{{customdata:,}} users, %{{y:.1%}} of exposed<extra></extra>",
+        })
+    layout = _layout(title, 320, barmode="group", yaxis={"tickformat": ".0%", "rangemode": "tozero"},
+                     legend={"orientation": "h", "y": -0.15}, uniformtext={"minsize": 9, "mode": "hide"})
+    return {"data": traces, "layout": layout}

@@ -16,15 +16,13 @@ from queries.funnel import session_funnel
 dash.register_page(__name__, path="/funnel", name="Funnel", title="Pulse · Funnel", order=1)
 
 DEFAULTS = Filters(start="now-7d", end="now")
-STEP_LABELS = {"page_view": "Visit", "product_view": "Product view", "add_to_cart": "Add to cart",
-               "checkout": "Checkout", "purchase": "Purchase", "signup": "Sign-up"}
 
 
 @_state.with_filters(DEFAULTS)
 def layout(filters: Filters, start, end):
     wh = _state.warehouse()
     table = session_funnel(wh, filters, start, end)
-    labels = [STEP_LABELS.get(step, step) for step in table["step"]]
+    labels = [formatting.EVENT_LABELS.get(step, step) for step in table["step"]]
     figure = go.Figure(go.Funnel(y=labels, x=table["sessions"], textinfo="value+percent initial"))
     figure.update_layout(template="plotly_white", margin=dict(l=10, r=10, t=10, b=10), height=380)
     rows = [html.Tr([html.Td(label), html.Td(formatting.integer(r.sessions), className="text-end"),

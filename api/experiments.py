@@ -2,8 +2,9 @@
 
     GET /experiments           every experiment, for a picker
     GET /experiments/<name>    per-variant statistics, SRM check and funnels; the page's query string
-                               (from, to, channel, campaign, device, region) plus metric (an event type,
-                               default purchase) and mode (fixed | sequential, default fixed)
+                               (from, to, default the last 90 days; channel, campaign, device, region) plus
+                               metric (an event type, default purchase) and mode (fixed | sequential,
+                               default fixed)
 
 An unknown experiment is a 404 naming it; a bad metric, mode or filter a 400 naming the field and value.
 """
@@ -16,9 +17,9 @@ from flask import current_app, jsonify, request
 from analytics.experiments import MODES, compare_variants
 from api import blueprint, jsonable
 from data.warehouse import current
-from queries.experiments import (check_metric, experiment_design, experiment_list, exposure_window,
-                                 variant_counts, variant_funnels)
-from queries.filters import FilterError, Filters
+from queries.experiments import (DEFAULT_FILTERS, experiment_design, experiment_list, experiment_options,
+                                 exposure_window, variant_counts, variant_funnels)
+from queries.filters import Filters
 
 
 @blueprint.get("/experiments")
@@ -29,11 +30,8 @@ def experiments():
 
 @blueprint.get("/experiments/<name>")
 def experiment(name: str):
-    filters = Filters.from_query(request.query_string.decode())
-    metric = check_metric(_option(filters, "metric"))
-    mode = _option(filters, "mode") or "fixed"
-    if mode not in MODES:
-        raise FilterError("mode", mode, f"must be one of {', '.join(MODES)}")
+    filters = Filters.from_query(request.query_string.decode(), DEFAULT_FILTERS)
+    metric, mode = experiment_options(filters, MODES)
     wh = current()
     design = experiment_design(wh, name)
     if design is None:
@@ -61,9 +59,3 @@ def experiment(name: str):
         "funnel": [jsonable.row(r) for r in funnel.to_dict("records")],
     })
 
-
-def _option(filters: Filters, key: str) -> str | None:
-    value = filters.extra.get(key)
-    if isinstance(value, list):  # a repeated key: the last one wins, as for the filters
-        value = value[-1]
-    return value.strip() if isinstance(value, str) and value.strip() else None

@@ -2,6 +2,8 @@
 display time zone; every figure uses the same quiet template and channel colours."""
 from __future__ import annotations
 
+from itertools import cycle
+
 import pandas as pd
 import plotly.io as pio
 
@@ -160,3 +162,28 @@ def duration_histogram(table: pd.DataFrame, title: str) -> dict:
         xaxis["range"] = [0, float(ordered["bin_end_seconds"][share >= 0.99].iloc[0]) / 60]
     return {"data": traces, "layout": _layout(title, 300, barmode="overlay", xaxis=xaxis,
                                               legend={"orientation": "h", "y": -0.3})}
+
+
+
+CONTROL_COLOUR = "#9d9d9d"
+VARIANT_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2")
+
+
+def variant_funnels(table: pd.DataFrame, labels: dict, control: str | None = None,
+                    title: str = "Funnel by variant") -> dict:
+    """Funnels side by side: per step, one bar per variant (the control grey) with the share of its
+    exposed users who reached the step; the counts on hover. `table` has variant, step, users, from_start
+    (queries.experiments.variant_funnels); `labels` names the steps."""
+    traces = []
+    treatments = cycle(VARIANT_COLOURS)
+    for variant, rows in table.groupby("variant", sort=False):
+        traces.append({
+            "type": "bar", "name": str(variant), "x": [labels.get(s, s) for s in rows["step"]],
+            "y": _numbers(rows["from_start"]), "customdata": [int(u) for u in rows["users"]],
+            "marker": {"color": CONTROL_COLOUR if variant == control else next(treatments)},
+            "text": [formatting.percent(v, 1) for v in rows["from_start"]], "textposition": "outside",
+            "hovertemplate": f"{variant}: %{{customdata:,}} users, %{{y:.1%}} of exposed<extra></extra>",
+        })
+    layout = _layout(title, 320, barmode="group", yaxis={"tickformat": ".0%", "rangemode": "tozero"},
+                     legend={"orientation": "h", "y": -0.15}, uniformtext={"minsize": 9, "mode": "hide"})
+    return {"data": traces, "layout": layout}

@@ -4,6 +4,9 @@ from __future__ import annotations
 import math
 
 MISSING = "–"
+# Event types (funnel steps, experiment metrics) as people name them.
+EVENT_LABELS = {"page_view": "Visit", "product_view": "Product view", "add_to_cart": "Add to cart",
+                "checkout": "Checkout", "purchase": "Purchase", "signup": "Sign-up"}
 
 
 def is_missing(value) -> bool:

@@ -16,7 +16,7 @@ from queries import alerts as q
 from queries.alert_rules import validate_rule, webhook_url_problem
 from queries.filters import Filters
 
-dash.register_page(__name__, path="/alerts", name="Alerts", title="Pulse · Alerts", order=3)
+dash.register_page(__name__, path="/alerts", name="Alerts", title="Pulse · Alerts", order=4)
 
 RULE_COLUMNS = [
     text_column("id", "Id", maxWidth=70), text_column("name", "Rule"), text_column("enabled", "On", maxWidth=80),

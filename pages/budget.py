@@ -11,7 +11,7 @@ from queries.channels import channel_performance
 from queries.dimensions import dimension_options
 from queries.filters import Filters
 
-dash.register_page(__name__, path="/budget", name="Budget", title="Pulse · Budget", order=2)
+dash.register_page(__name__, path="/budget", name="Budget", title="Pulse · Budget", order=3)
 
 DEFAULTS = Filters(start="now-30d", end="now")
 COLUMNS = [

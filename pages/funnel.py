@@ -28,8 +28,6 @@ from queries.funnel import BREAKDOWNS, OPTION_KEYS, FunnelOptions, funnel_dropof
 dash.register_page(__name__, path="/funnel", name="Funnel", title="Pulse · Funnel", order=1)
 
 DEFAULTS = Filters(start="now-7d", end="now")
-STEP_LABELS = {"page_view": "Visit", "product_view": "Product view", "add_to_cart": "Add to cart",
-               "checkout": "Checkout", "purchase": "Purchase", "signup": "Sign-up"}
 STEP_SLOTS = 6
 WINDOWS = ("30m", "1h", "6h", "1d", "7d", "30d")
 BREAKDOWN_LABELS = {"channel": "Channel", "campaign": "Campaign", "device": "Device", "region": "Region",
@@ -51,7 +49,7 @@ def options_of(filters: Filters) -> FunnelOptions:
 
 
 def label(step: str) -> str:
-    return STEP_LABELS.get(step, step)
+    return formatting.EVENT_LABELS.get(step, step)
 
 
 @_state.with_filters(DEFAULTS)

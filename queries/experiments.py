@@ -33,6 +33,10 @@ from queries.funnel import PURCHASE_FUNNEL
 from queries.scope import dimension_predicate
 
 DEFAULT_METRIC = "purchase"
+METRICS = schema.EVENT_TYPES  # any event type can be the metric step
+# Without from/to, the view and its JSON twin count the last 90 days; the exposure window cuts that to the
+# experiment's run, which is then the whole run for all but the longest experiments.
+DEFAULT_FILTERS = Filters(start="now-90d", end="now")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,26 @@ def check_metric(metric: str | None) -> str:
     if metric not in schema.EVENT_TYPES:
         raise FilterError("metric", metric, f"must be one of {', '.join(schema.EVENT_TYPES)}")
     return metric
+
+
+def url_option(filters: Filters, key: str) -> str | None:
+    """A view's own parameter from the URL's extras, stripped; None when absent or blank. A repeated key:
+    the last one wins, as for the filters."""
+    value = filters.extra.get(key)
+    if isinstance(value, list):
+        value = value[-1]
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def experiment_options(filters: Filters, modes: tuple[str, ...]) -> tuple[str, str]:
+    """The `metric` (default purchase) and `mode` (default: the first of `modes`) that the experiment view
+    and its JSON twin read from the query string; FilterError naming a bad one. `modes` is
+    analytics.experiments.MODES, passed in because queries/ does not import analytics/."""
+    metric = check_metric(url_option(filters, "metric"))
+    mode = url_option(filters, "mode") or modes[0]
+    if mode not in modes:
+        raise FilterError("mode", mode, f"must be one of {', '.join(modes)}")
+    return metric, mode
 
 
 def exposure_window(design: ExperimentDesign, start: datetime, end: datetime) -> tuple[datetime, datetime]:

@@ -99,6 +99,35 @@ def session_funnel(events, start, end, steps, **dims) -> list[int]:
     return [row["reached"] for row in funnel_counts(entities, len(steps))]
 
 
+def experiment_counts(events: pd.DataFrame, name: str, lo: datetime, hi: datetime,
+                      metric: str = "purchase", steps=(), **dims) -> tuple[pd.DataFrame, int, dict]:
+    """pandas, from raw events: users assigned by their exposures in [lo, hi), selected by the attributes of
+    the first event of their first exposed session; conversions at or after first exposure, before hi."""
+    ordered = events.sort_values(["ts", "event_id"])
+    exposures = ordered[(ordered.experiment == name) & (ordered.ts >= lo) & (ordered.ts < hi)]
+    first = exposures.drop_duplicates("user_id").set_index("user_id")
+    n_variants = exposures.groupby("user_id").variant.nunique()
+    session_attrs = ordered.drop_duplicates("session_id").set_index("session_id")
+    keep = pd.Series(True, index=first.index)
+    for dim, values in dims.items():
+        keep &= session_attrs.loc[first.session_id, dim].isin(values).to_numpy()
+    first = first[keep]
+    multi = int((n_variants[first.index] > 1).sum())
+    single = first[n_variants[first.index] == 1]
+    later = events.merge(single[["ts"]].rename(columns={"ts": "first_ts"}), left_on="user_id", right_index=True)
+    later = later[(later.ts >= later.first_ts) & (later.ts < hi)]
+    converted = set(later[later.type == metric].user_id)
+    table = pd.DataFrame({"variant": single.variant, "converted": single.index.isin(converted)})
+    summary = table.groupby("variant").agg(users=("converted", "size"), conversions=("converted", "sum"))
+    funnel = {}
+    if steps:
+        seen = later.groupby("user_id").type.agg(set)
+        for variant, users in table.groupby("variant").groups.items():
+            sets = [seen.get(u, set()) for u in users]
+            funnel[variant] = [sum(set(steps[:k + 1]) <= s for s in sets) for k in range(len(steps))]
+    return summary, multi, funnel
+
+
 # ---- derived tables, from docs/warehouse.md, over a DataFrame of raw events ----------------------
 
 STEP_OF_TYPE = {"page_view": 1, "product_view": 2, "add_to_cart": 3, "checkout": 4, "purchase": 5}

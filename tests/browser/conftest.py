@@ -28,10 +28,13 @@ def pytest_setup_options():
 
 @pytest.fixture
 def start_pulse(dash_duo, warehouse):
-    """Start a fresh Pulse app (its own registries) on the shared test warehouse; returns dash_duo."""
+    """Start a fresh Pulse app (its own registries) on the shared test warehouse and open `path`; returns
+    dash_duo (its server_url stays unset: the server is at dash_duo.server.url)."""
     def start(path: str = "/"):
         app = create_app(warehouse)
-        dash_duo.start_server(app, port=PORT)
-        dash_duo.wait_for_page(url=dash_duo.server_url + path, timeout=20)
+        # Straight to `path`, without a first visit to "/": the monitoring page's queries would run for
+        # nothing, on threads the test server kills when it stops (dash.testing's KillerThread).
+        dash_duo.start_server(app, port=PORT, navigate=False)
+        dash_duo.wait_for_page(url=dash_duo.server.url + path, timeout=20)
         return dash_duo
     return start

@@ -19,9 +19,10 @@ from statsmodels.stats import proportion as sm_proportion  # a module: pytest wo
 import analytics.experiments as ax
 from analytics.experiments import chance_to_beat, compare_variants, lift, sample_ratio_mismatch
 from app import create_app
-from queries.experiments import (check_metric, experiment_design, experiment_list, variant_counts,
-                                 variant_funnels)
+from queries.experiments import (check_metric, experiment_design, experiment_list, experiment_options,
+                                 variant_counts, variant_funnels)
 from queries.filters import FilterError, Filters
+from tests import reference
 from tests.conftest import END
 
 # statsmodels 0.14.5 still uses pandas' deprecated docstring decorators
@@ -213,41 +214,12 @@ def _experiment_start(warehouse, name) -> datetime:
         return conn.execute("SELECT start_ts FROM experiments WHERE name = ?", [name]).fetchone()[0]
 
 
-def reference_counts(events: pd.DataFrame, name: str, lo: datetime, hi: datetime, metric: str = "purchase",
-                     steps=(), **dims) -> tuple[pd.DataFrame, int, dict]:
-    """pandas, from raw events: users assigned by their exposures in [lo, hi), selected by the attributes of
-    the first event of their first exposed session; conversions at or after first exposure, before hi."""
-    ordered = events.sort_values(["ts", "event_id"])
-    exposures = ordered[(ordered.experiment == name) & (ordered.ts >= lo) & (ordered.ts < hi)]
-    first = exposures.drop_duplicates("user_id").set_index("user_id")
-    n_variants = exposures.groupby("user_id").variant.nunique()
-    session_attrs = ordered.drop_duplicates("session_id").set_index("session_id")
-    keep = pd.Series(True, index=first.index)
-    for dim, values in dims.items():
-        keep &= session_attrs.loc[first.session_id, dim].isin(values).to_numpy()
-    first = first[keep]
-    multi = int((n_variants[first.index] > 1).sum())
-    single = first[n_variants[first.index] == 1]
-    later = events.merge(single[["ts"]].rename(columns={"ts": "first_ts"}), left_on="user_id", right_index=True)
-    later = later[(later.ts >= later.first_ts) & (later.ts < hi)]
-    converted = set(later[later.type == metric].user_id)
-    table = pd.DataFrame({"variant": single.variant, "converted": single.index.isin(converted)})
-    summary = table.groupby("variant").agg(users=("converted", "size"), conversions=("converted", "sum"))
-    funnel = {}
-    if steps:
-        seen = later.groupby("user_id").type.agg(set)
-        for variant, users in table.groupby("variant").groups.items():
-            sets = [seen.get(u, set()) for u in users]
-            funnel[variant] = [sum(set(steps[:k + 1]) <= s for s in sets) for k in range(len(steps))]
-    return summary, multi, funnel
-
-
 def test_demo_counts_equal_pandas_over_raw_events(warehouse, raw):
     design = experiment_design(warehouse, "checkout_redesign")
     lo, hi = datetime(2026, 10, 1), END
     counts = variant_counts(warehouse, design, Filters(), lo, hi)
-    expected, multi, _ = reference_counts(raw["events"], "checkout_redesign",
-                                          max(lo, _experiment_start(warehouse, "checkout_redesign")), hi)
+    expected, multi, _ = reference.experiment_counts(raw["events"], "checkout_redesign",
+                                                     max(lo, _experiment_start(warehouse, "checkout_redesign")), hi)
     got = counts.variants.set_index("variant")
     assert got.users.to_dict() == expected.users.to_dict()
     assert got.conversions.to_dict() == expected.conversions.to_dict()
@@ -262,9 +234,9 @@ def test_demo_counts_under_filters_and_a_partial_range(warehouse, raw):
     lo, hi = datetime(2026, 11, 6, 7, 30), datetime(2026, 11, 17, 18)
     dims = {"channel": ("email", "paid_search", "direct"), "device": ("mobile", "desktop")}
     counts = variant_counts(warehouse, design, Filters(**dims), lo, hi, metric="add_to_cart")
-    expected, multi, funnel = reference_counts(raw["events"], "checkout_redesign", lo, hi, "add_to_cart",
-                                               steps=("page_view", "product_view", "add_to_cart", "checkout",
-                                                      "purchase"), **dims)
+    expected, multi, funnel = reference.experiment_counts(
+        raw["events"], "checkout_redesign", lo, hi, "add_to_cart",
+        steps=("page_view", "product_view", "add_to_cart", "checkout", "purchase"), **dims)
     got = counts.variants.set_index("variant")
     assert got.users.to_dict() == expected.users.to_dict()
     assert got.conversions.to_dict() == expected.conversions.to_dict()
@@ -347,3 +319,18 @@ def test_api_errors_name_the_problem(warehouse):
         bad = client.get(f"/api/v1/experiments/checkout_redesign?{field}={value}")
         assert bad.status_code == 400
         assert bad.get_json()["field"] == field and bad.get_json()["value"] == value
+
+
+def test_page_and_api_read_metric_and_mode_alike():
+    assert experiment_options(Filters.from_query(""), ax.MODES) == ("purchase", "fixed")
+    assert experiment_options(Filters.from_query("metric=checkout&mode=fixed&mode=sequential"), ax.MODES) == \
+        ("checkout", "sequential")  # a repeated key: the last one wins, as for the filters
+    with pytest.raises(FilterError) as error:
+        experiment_options(Filters.from_query("mode=banana"), ax.MODES)
+    assert (error.value.field, error.value.value) == ("mode", "banana")
+
+
+def test_api_default_range_is_the_pages(warehouse):
+    body = create_app(warehouse).server.test_client().get("/api/v1/experiments/checkout_redesign").get_json()
+    span = datetime.fromisoformat(body["to"].rstrip("Z")) - datetime.fromisoformat(body["from"].rstrip("Z"))
+    assert span.days == 90

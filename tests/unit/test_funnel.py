@@ -3,7 +3,7 @@ streams, against the brute-force reference of tests/reference.py (written from d
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -388,7 +388,7 @@ def test_api_funnel_gives_the_query_functions_numbers(hand):
     assert response.status_code == 200
     body = response.get_json()
     options = FunnelOptions.from_query(query)
-    report = funnel_report(hand, Filters(), *RANGE, options, now=datetime.now())
+    report = funnel_report(hand, Filters(), *RANGE, options, now=datetime.now(timezone.utc).replace(tzinfo=None))
     assert body["options"] == options.as_dict()
     assert [r["reached"] for r in body["steps"]] == report.steps.reached.tolist() == [4, 4, 3]
     assert [r["event_type"] for r in body["steps"]] == list(THREE)

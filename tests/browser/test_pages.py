@@ -133,6 +133,8 @@ def test_auto_refresh_picks_up_new_events_without_a_reload(dash_duo, tmp_path):
 
 def test_clicking_a_channel_in_a_chart_filters_by_it(start_pulse, raw):
     duo = start_pulse("/?" + WEEK_QUERY)
+    # The parts arrive separately: wait for the tiles too, so nothing moves the chart after we aim.
+    duo.wait_for_element(kpi_selector("sessions"), timeout=20)
     duo.wait_for_element("#chart-mix .bars .point path", timeout=20)
     chosen = reference.scoped(raw["events"], *WEEK)
     top = chosen[chosen.type == "purchase"].groupby("session_channel").revenue.sum().idxmax()

@@ -12,15 +12,29 @@ from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, Callable
 
+from cachelib.serializers import BaseSerializer
 from flask_caching.backends import SimpleCache
 
 from data.changes import ChangeLog
+
+
+class _Shared(BaseSerializer):
+    """Values kept as they are, not pickled: a refresh reads dozens of pieces, and unpickling them cost
+    more than computing the live ones. Callers therefore never modify a value they got (pandas' concat,
+    filters and arithmetic all make new frames)."""
+
+    def dumps(self, value):
+        return value
+
+    def loads(self, value):
+        return value
 
 
 class ResultCache:
     def __init__(self, changes: ChangeLog, entries: int = 20_000):
         self.changes = changes
         self._store = SimpleCache(threshold=entries, default_timeout=0)
+        self._store.serializer = _Shared()
         self._lock = threading.Lock()
         self._in_flight: dict[str, Future] = {}
         self.hits = 0

@@ -154,9 +154,9 @@ def trends(filters, now, start, end):
           Input("as-of", "data"), State("url", "search"))
 @view_part(2)
 def channel_tables(filters, now, start, end):
-    wh = _state.warehouse()
-    mix = channel_performance(wh, filters, start, end)
-    campaigns = campaign_performance(wh, filters, start, end).head(25)
+    wh, tz = _state.warehouse(), _state.timezone()
+    mix = channel_performance(wh, filters, start, end, tz)
+    campaigns = campaign_performance(wh, filters, start, end, tz).head(25)
     return charts.channel_mix(mix, "revenue", "Revenue by channel"), rows(campaigns)
 
 

@@ -56,8 +56,8 @@ def sessions_cte(filters: Filters, start: datetime, end: datetime, carry_in: boo
 def event_counts_cte(filters: Filters, start: datetime, end: datetime) -> tuple[str, dict]:
     """CTE `event_counts(hour, channel, campaign, device, region, events, page_views, ..., orders, revenue)`
     for events in [start, end) of sessions matching the filters."""
-    full_from = _ceil_hour(start)
-    full_to = max(_floor_hour(end), full_from)
+    full_from = ceil_hour(start)
+    full_to = max(floor_hour(end), full_from)
     rollup_predicate, params = dimension_predicate(filters)
     raw_predicate, _ = dimension_predicate(filters, "s")
     columns = ", ".join(EVENT_COUNTS)
@@ -114,10 +114,10 @@ def with_ctes(*parts: tuple[str, dict]) -> tuple[str, dict]:
     return "WITH " + ",".join(sql for sql, _ in parts), params
 
 
-def _floor_hour(moment: datetime) -> datetime:
+def floor_hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _ceil_hour(moment: datetime) -> datetime:
-    floor = _floor_hour(moment)
+def ceil_hour(moment: datetime) -> datetime:
+    floor = floor_hour(moment)
     return floor if floor == moment else floor + timedelta(hours=1)

@@ -16,8 +16,8 @@ import pandas as pd
 from data.warehouse import Warehouse
 from queries.filters import Filters
 from queries.measures import derive
-from queries.pieces import bucket_floor, cached_rows
-from queries.scope import dimension_predicate, event_counts_cte, sessions_cte, spend_cte, spend_is_divisible, with_ctes
+from queries.pieces import cached_rows
+from queries.scope import ceil_hour, dimension_predicate, floor_hour, spend_is_divisible
 
 STEPS = {"5min": timedelta(minutes=5), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 TOTAL = "(all)"
@@ -37,14 +37,16 @@ def timeseries(wh: Warehouse, filters: Filters, start: datetime, end: datetime, 
     """One row per (bucket, channel), plus rows with channel "(all)" for the totals; the KPI columns of
     `queries.kpis`. `bucket` is the bucket's start in UTC (naive)."""
     counts = bucket_counts(wh, filters, start, end, step or choose_step(start, end), tz)
-    return derive(counts, spend_known=spend_is_divisible(filters)).reset_index(drop=True)
+    by_channel = counts[counts["campaign"] == TOTAL]
+    return derive(by_channel, spend_known=spend_is_divisible(filters)).reset_index(drop=True)
 
 
 def bucket_counts(wh: Warehouse, filters: Filters, start: datetime, end: datetime, step: str,
                   tz: str = "UTC") -> pd.DataFrame:
-    """The additive counts behind `timeseries` per (bucket, channel) and (bucket, "(all)"): sessions,
-    users, engaged and converted sessions, page views, signups, orders, revenue, new customers, spend;
-    from cached buckets where the warehouse caches results (queries/pieces.py)."""
+    """The additive counts behind `timeseries` and the channel tables at three levels: per (bucket, channel,
+    campaign), per (bucket, channel) with campaign "(all)", and per bucket with both "(all)": sessions,
+    users, engaged and converted sessions, page views, signups, orders, revenue, new customers, spend,
+    impressions, clicks; from cached buckets where the warehouse caches results (queries/pieces.py)."""
     offset = utc_offset(tz, start)
 
     def compute(lo: datetime, hi: datetime, carry_in: bool) -> pd.DataFrame:
@@ -52,86 +54,107 @@ def bucket_counts(wh: Warehouse, filters: Filters, start: datetime, end: datetim
     return cached_rows(wh, "bucket_counts", filters, start, end, STEPS[step], offset, compute)
 
 
+_SUMS = ("sessions", "users", "engaged_sessions", "converted_sessions", "page_views", "signups", "orders",
+         "revenue", "new_customers", "spend", "impressions", "clicks")
+_LEVELS = "GROUPING SETS ((bucket, channel, campaign), (bucket, channel), (bucket))"
+
+
 def _counts(wh: Warehouse, filters: Filters, start: datetime, end: datetime, step: str, offset: timedelta,
             carry_in: bool) -> pd.DataFrame:
-    ctes, params = with_ctes(sessions_cte(filters, start, end, carry_in), event_counts_cte(filters, start, end),
-                             spend_cte(filters, start, end))
-    predicate, _ = dimension_predicate(filters, "s")
-    events_source = (_RAW_EVENTS.replace("{predicate}", predicate) if step == "5min" else _ROLLUP_EVENTS)
-    sql = ctes + """,
-    session_rows AS (
-        SELECT time_bucket(:step, greatest(first_ts, :start) + :offset) - :offset AS bucket, channel,
-               count(*) AS sessions, count(DISTINCT user_id) AS users,
-               count(*) FILTER (WHERE engaged) AS engaged_sessions,
-               count(*) FILTER (WHERE purchases > 0) AS converted_sessions
-        FROM counted_sessions GROUP BY GROUPING SETS ((bucket, channel), (bucket))
-    ),
-    event_rows AS (""" + events_source + """),
-    new_customer_rows AS (
-        SELECT time_bucket(:step, o.ts + :offset) - :offset AS bucket, s.channel,
-               count(DISTINCT o.user_id) AS new_customers
-        FROM orders o
-        JOIN customers c ON c.user_id = o.user_id AND c.first_order_ts = o.ts
-        JOIN (SELECT * FROM sessions WHERE first_ts < :end AND last_ts >= :start) s ON s.session_id = o.session_id
-        WHERE o.ts >= :start AND o.ts < :end AND """ + predicate + """
-        GROUP BY GROUPING SETS ((bucket, s.channel), (bucket))
-    ),
-    keys AS (
-        SELECT bucket, channel FROM session_rows UNION SELECT bucket, channel FROM event_rows
-        UNION SELECT bucket, channel FROM new_customer_rows
-    )
-    SELECT k.bucket, coalesce(k.channel, :total) AS channel,
-           s.sessions, s.users, s.engaged_sessions, s.converted_sessions,
-           e.page_views, e.signups, e.orders, e.revenue, n.new_customers
-    FROM keys k
-    LEFT JOIN session_rows s ON s.bucket = k.bucket AND s.channel IS NOT DISTINCT FROM k.channel
-    LEFT JOIN event_rows e ON e.bucket = k.bucket AND e.channel IS NOT DISTINCT FROM k.channel
-    LEFT JOIN new_customer_rows n ON n.bucket = k.bucket AND n.channel IS NOT DISTINCT FROM k.channel
-    ORDER BY 1, 2
-    """
-    params.update(step=STEPS[step], offset=offset, total=TOTAL)
-    counts = wh.read(sql, params)
+    """One statement of flat parts (sessions, events, new customers, spend), each read only where it has
+    rows: a piece shorter than an hour reads no rollup, a piece of whole hours no raw events. Short
+    pieces are what a live refresh recomputes, so their statement's planning time matters as much as
+    its scans."""
+    predicate, params = dimension_predicate(filters)
+    spend_predicate, _ = dimension_predicate(filters, only=("channel", "campaign"))
+    params.update(step=STEPS[step], offset=offset, start=start, end=end, total=TOTAL)
+    active = _ACTIVE if carry_in else _STARTED
+    parts = [_NO_ROWS, _SESSIONS.replace("{active}", active)]
+    # An hour of the rollup falls in one bucket only if buckets are whole hours aligned to UTC hours.
+    hourly = step != "5min" and offset % timedelta(hours=1) == timedelta(0)
+    full_from, full_to = (ceil_hour(start), max(floor_hour(end), ceil_hour(start))) if hourly else (end, end)
+    if full_from < full_to:
+        parts.append(_ROLLUP_EVENTS)
+        params.update(full_from=full_from, full_to=full_to)
+    for i, (lo, hi) in enumerate([(start, min(full_from, end)), (max(full_to, start), end)]):
+        if lo < hi:
+            parts.append(_RAW_EVENTS.replace("{i}", str(i)))
+            params.update({f"lo{i}": lo, f"hi{i}": hi})
+    parts += [_NEW_CUSTOMERS, _SPEND]
+    params.update(spend_from=start - timedelta(hours=1), pieces=12 if step == "5min" else 2)
+    # The parts are per campaign; channels and totals are their sums, except users, counted apart.
+    sums = ", ".join(f"sum({c}) AS {c}" for c in _SUMS)
+    levels = ("SELECT bucket, coalesce(channel, :total) AS channel, coalesce(campaign, :total) AS campaign, " + sums
+              + " FROM (" + " UNION ALL BY NAME ".join(f"({p})" for p in parts) + ") GROUP BY " + _LEVELS)
+    sql = ("SELECT bucket, channel, campaign, " + sums + " FROM ((" + levels + ") UNION ALL BY NAME ("
+           + _USERS.replace("{active}", active) + ")) GROUP BY ALL ORDER BY 1, 2, 3")
+    counts = wh.read(sql.replace("{predicate}", predicate).replace("{spend_predicate}", spend_predicate), params)
     counts["bucket"] = pd.to_datetime(counts["bucket"]).astype("datetime64[us]")
-    spend = _spend_by_bucket(wh, filters, start, end, step, offset)
-    return counts.merge(spend, on=["bucket", "channel"], how="outer").sort_values(["bucket", "channel"])
+    return counts
 
+
+# Every column, no rows: the sums exist even where no part has a column (an empty range, no events).
+_NO_ROWS = ("SELECT CAST(NULL AS TIMESTAMP) AS bucket, CAST(NULL AS VARCHAR) AS channel, CAST(NULL AS VARCHAR) AS campaign, "
+            + ", ".join(f"CAST(NULL AS DOUBLE) AS {c}" for c in _SUMS) + " LIMIT 0")
+_BUCKET = "time_bucket(:step, {t} + :offset) - :offset"
+_ACTIVE = "first_ts < :end AND last_ts >= :start"      # sessions active in the piece (its first piece)
+_STARTED = "first_ts >= :start AND first_ts < :end"    # sessions that began in it (a later piece)
+
+_SESSIONS = """
+    SELECT """ + _BUCKET.format(t="greatest(first_ts, :start)") + """ AS bucket, channel, campaign,
+           count(*) AS sessions, count(*) FILTER (WHERE engaged) AS engaged_sessions,
+           count(*) FILTER (WHERE purchases > 0) AS converted_sessions
+    FROM sessions WHERE {active} AND {predicate} GROUP BY ALL"""
+
+# Users do not add up (one user, several sessions): counted per channel and in total, by bucket.
+_USERS = """
+    SELECT """ + _BUCKET.format(t="greatest(first_ts, :start)") + """ AS bucket, channel, :total AS campaign,
+           count(DISTINCT user_id) AS users
+    FROM sessions WHERE {active} AND {predicate} GROUP BY ALL
+    UNION ALL
+    SELECT """ + _BUCKET.format(t="greatest(first_ts, :start)") + """ AS bucket, :total AS channel,
+           :total AS campaign, count(DISTINCT user_id) AS users
+    FROM sessions WHERE {active} AND {predicate} GROUP BY ALL"""
 
 _ROLLUP_EVENTS = """
-        SELECT time_bucket(:step, hour + :offset) - :offset AS bucket, channel,
-               sum(page_views) AS page_views, sum(signups) AS signups, sum(orders) AS orders,
-               sum(revenue) AS revenue
-        FROM event_counts GROUP BY GROUPING SETS ((bucket, channel), (bucket))"""
+    SELECT """ + _BUCKET.format(t="hour") + """ AS bucket, channel, campaign, sum(page_views) AS page_views,
+           sum(signups) AS signups, sum(orders) AS orders, sum(revenue) AS revenue
+    FROM rollup_hourly WHERE hour >= :full_from AND hour < :full_to AND {predicate} GROUP BY ALL"""
 
+# Raw events of [lo, hi) under their session's attributes; the sessions read are bounded to those active
+# then (sessions are stored roughly in start order, so zone maps skip the rest of the table).
 _RAW_EVENTS = """
-        SELECT time_bucket(:step, e.ts + :offset) - :offset AS bucket, s.channel,
-               count(*) FILTER (WHERE e.type = 'page_view') AS page_views,
-               count(*) FILTER (WHERE e.type = 'signup') AS signups,
-               count(*) FILTER (WHERE e.type = 'purchase') AS orders,
-               coalesce(sum(e.revenue) FILTER (WHERE e.type = 'purchase'), 0) AS revenue
-        FROM events e
-        JOIN (SELECT * FROM sessions WHERE first_ts < :end AND last_ts >= :start) s ON s.session_id = e.session_id
-        WHERE e.ts >= :start AND e.ts < :end AND {predicate}
-        GROUP BY GROUPING SETS ((bucket, s.channel), (bucket))"""
+    SELECT """ + _BUCKET.format(t="e.ts") + """ AS bucket, s.channel, s.campaign,
+           count(*) FILTER (WHERE e.type = 'page_view') AS page_views,
+           count(*) FILTER (WHERE e.type = 'signup') AS signups,
+           count(*) FILTER (WHERE e.type = 'purchase') AS orders,
+           coalesce(sum(e.revenue) FILTER (WHERE e.type = 'purchase'), 0) AS revenue
+    FROM events e
+    JOIN (SELECT session_id, channel, campaign FROM sessions
+          WHERE first_ts < :hi{i} AND last_ts >= :lo{i} AND {predicate}) s ON s.session_id = e.session_id
+    WHERE e.ts >= :lo{i} AND e.ts < :hi{i} GROUP BY ALL"""
 
+# A new customer counts once, in the bucket of their first order ever, under that order's session (the
+# lowest order_id if several orders share that instant).
+_NEW_CUSTOMERS = """
+    SELECT """ + _BUCKET.format(t="o.ts") + """ AS bucket, s.channel, s.campaign, count(*) AS new_customers
+    FROM (SELECT o.user_id, min(o.ts) AS ts, arg_min(o.session_id, o.order_id) AS session_id
+          FROM orders o JOIN customers c ON c.user_id = o.user_id AND c.first_order_ts = o.ts
+          WHERE o.ts >= :start AND o.ts < :end AND c.first_order_ts >= :start AND c.first_order_ts < :end
+          GROUP BY o.user_id) o
+    JOIN (SELECT session_id, channel, campaign FROM sessions
+          WHERE first_ts < :end AND last_ts >= :start AND {predicate}) s ON s.session_id = o.session_id
+    GROUP BY ALL"""
 
-def _spend_by_bucket(wh, filters, start, end, step, offset) -> pd.DataFrame:
-    """Spend per (bucket, channel), and per bucket as channel "(all)": each hour's in-range cost spread
-    evenly over the part of the hour in range."""
-    ctes, params = with_ctes(spend_cte(filters, start, end))
-    hours = wh.read(ctes + " SELECT ts AS hour, channel, sum(cost) AS cost FROM scoped_spend GROUP BY ts, channel",
-                    params)
-    width = STEPS[step]
-    pieces = []
-    for row in hours.itertuples():
-        lo, hi = max(row.hour, start), min(row.hour + timedelta(hours=1), end)
-        t = lo
-        while t < hi:  # at most 12 pieces an hour (5-minute buckets) or 1
-            bucket = bucket_floor(t, width, offset)
-            upto = min(hi, bucket + width)
-            pieces.append((bucket, row.channel, row.cost * (upto - t) / timedelta(hours=1)))
-            t = upto
-    spend = pd.DataFrame(pieces, columns=["bucket", "channel", "spend"])
-    spend["bucket"] = pd.to_datetime(spend["bucket"]).astype("datetime64[us]")
-    by_channel = spend.groupby(["bucket", "channel"], as_index=False).spend.sum()
-    total = spend.groupby("bucket", as_index=False).spend.sum().assign(channel=TOTAL)
-    return pd.concat([by_channel, total], ignore_index=True)
+# Spend is recorded per hour and spread evenly over it: each hour's part inside [start, end) is cut at the
+# bucket boundaries (at most 12 five-minute buckets, or 2 when a zone's offset is not whole hours).
+_SPEND = """
+    SELECT bucket, channel, campaign, sum(cost * share) AS spend, sum(impressions * share) AS impressions,
+           sum(clicks * share) AS clicks
+    FROM (
+        SELECT b AS bucket, channel, campaign, cost, impressions, clicks,
+               (epoch(least(ts + INTERVAL 1 HOUR, :end, b + :step)) - epoch(greatest(ts, :start, b))) / 3600.0 AS share
+        FROM (SELECT *, """ + _BUCKET.format(t="greatest(ts, :start)") + """ + :step * k AS b
+              FROM ad_spend, range(:pieces) AS r(k)
+              WHERE ts > :spend_from AND ts < :end AND {spend_predicate})
+    ) WHERE share > 0 GROUP BY ALL"""

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from queries.channels import channel_performance
+from queries.channels import campaign_performance, channel_performance
 from queries.filters import Filters
 from queries.funnel import PURCHASE_FUNNEL, session_funnel
 from queries.kpis import kpis, kpis_with_comparison
@@ -80,6 +80,30 @@ def test_channel_performance_matches_pandas(warehouse, raw, start, end, dims):
                 assert row.roas == pytest.approx(revenue.get(channel, 0.0) / cost[channel])
         else:
             assert math.isnan(row.spend)
+
+
+@pytest.mark.parametrize("start,end,dims", CASES[:4])
+def test_campaign_performance_matches_pandas(warehouse, raw, start, end, dims):
+    filters = Filters(start=start, end=end, **dims)
+    lo, hi = filters.resolve(END)
+    chosen = reference.scoped(raw["events"], lo, hi, **dims)
+    spend_rows = reference.spend(raw["ad_spend"], lo, hi, **dims)
+    table = campaign_performance(warehouse, filters, lo, hi).set_index(["channel", "campaign"])
+    keys = ["channel", "campaign"]
+    sessions = reference.counted_sessions(raw["events"], lo, hi, **dims).groupby(keys).size()
+    purchases = chosen[chosen.type == "purchase"]
+    orders = purchases.groupby(["session_channel", "session_campaign"]).size()
+    revenue = purchases.groupby(["session_channel", "session_campaign"]).revenue.sum()
+    cost = (spend_rows.cost * spend_rows.share).groupby([spend_rows.channel, spend_rows.campaign]).sum()
+    assert set(table.index) == set(sessions.index) | set(cost.index)
+    assert list(table.revenue) == sorted(table.revenue, reverse=True)
+    for key, row in table.iterrows():
+        assert (row.sessions, row.orders) == (sessions.get(key, 0), orders.get(key, 0)), key
+        assert row.revenue == pytest.approx(revenue.get(key, 0.0)), key
+        if dims.get("device") or dims.get("region"):
+            assert math.isnan(row.spend)
+        else:
+            assert row.spend == pytest.approx(cost.get(key, 0.0)), key
 
 
 def test_filter_choices_are_the_attributes_sessions_have(warehouse, raw):

@@ -14,6 +14,8 @@ CASES = [
     ("now-2d", "now", "UTC", {"channel": ("paid_search", "email")}),    # hourly buckets from the rollup
     ("now-14d", "now", "Asia/Shanghai", {}),                            # days from local midnight
     ("now-10d", "now-3d", "America/New_York", {"device": ("mobile",)}),
+    ("now-6d", "now", "Asia/Kolkata", {}),        # UTC+5:30: a UTC hour of the rollup spans two local days
+    ("now-40h", "now", "Asia/Kolkata", {}),       # hourly buckets on the half hour: raw events, spend cut in two
 ]
 
 
@@ -23,7 +25,7 @@ def test_buckets_match_pandas(warehouse, raw, start, end, tz, dims):
     lo, hi = filters.resolve(END, tz)
     series = timeseries(warehouse, filters, lo, hi, tz=tz)
     totals = series[series.channel == TOTAL].set_index("bucket")
-    step = {"now-3h": "5min", "now-2d": "hour"}.get(start, "day")
+    step = {"now-3h": "5min", "now-2d": "hour", "now-40h": "hour"}.get(start, "day")
     expected = reference.timeseries_totals(raw["events"], raw["ad_spend"], lo, hi, STEPS[step],
                                            utc_offset(tz, lo), **dims)
     assert list(totals.index) == list(expected.index)

@@ -7,8 +7,11 @@ demo's ~20k events/day at scale 1) in a temporary directory (or DIR, reused when
 `python app.py` on it (demo stream off), and for several filter settings sends the exact requests a
 browser sends to `/_dash-update-component`:
 - page: the Dash Pages callback that renders the view's frame for a URL (first load, filter change);
-- tiles, trends, tables: the callbacks that fill the view, sent at once with the same instant as the
-  browser does on every refresh tick ("whole refresh": until the last has answered);
+- a refresh tick every 5 s (`refresh=5`), as the browser's timer fires: the tick's callback answers the
+  instant to show (that of the frame the server prefetched for it, pages/_prefetch.py, if one is ready),
+  then tiles, trends and tables are sent at once with that instant ("whole refresh": from the timer
+  firing until the last has answered; "age": how old the shown instant is once on screen);
+- on demand: the three parts at a new instant nothing was prefetched for (a first load, a filter change);
 - kpis: `GET /api/v1/kpis`, the JSON twin of the tiles.
 Twice: "quiet" (nothing arriving: after the first run the result cache serves every closed bucket and
 the open one) and "live" (20 events/s posted through the ingest API meanwhile, as the demo stream: each
@@ -48,10 +51,16 @@ SETTINGS = [
     ("last 30 d, 2 channels", "from=now-30d&to=now&channel=paid_search,email"),
     ("last 90 d", "from=now-90d&to=now"),
 ]
+TICK_SECONDS = 5   # the view's shortest refresh interval (`refresh=5`): the browser's timer fires this often
 EVENTS_PER_DAY_AT_SCALE_1 = 20_300
 
 
 def post(url: str, payload: dict) -> float:
+    return post_json(url, payload)[0]
+
+
+def post_json(url: str, payload: dict) -> tuple[float, dict]:
+    """Seconds to answer a Dash callback request, and the answer."""
     request = urllib.request.Request(url + "/_dash-update-component", data=json.dumps(payload).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
     started = time.perf_counter()
@@ -60,7 +69,7 @@ def post(url: str, payload: dict) -> float:
     elapsed = time.perf_counter() - started
     if b'"response"' not in body:
         raise RuntimeError(body[:300])
-    return elapsed
+    return elapsed, json.loads(body)
 
 
 def get(url: str) -> float:
@@ -137,34 +146,65 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def refresh(url: str, dependencies: dict, query: str, timings: dict) -> None:
-    """One refresh tick as the browser sends it: the three parts' requests at once, with the same instant.
-    Each part's time, and the refresh's (until the last part has answered)."""
-    as_of = int(time.time() * 1000)
+def tick_payload(dependency: dict, query: str, n: int) -> dict:
+    """What the renderer sends when the refresh timer fires: its count in, the URL as state; the answer
+    is the view's new instant (`as-of`)."""
+    return {"output": dependency["output"], "outputs": {"id": "as-of", "property": "data"},
+            "inputs": [{"id": "refresh-timer", "property": "n_intervals", "value": n}],
+            "changedPropIds": ["refresh-timer.n_intervals"],
+            "state": [{"id": "url", "property": "search", "value": "?" + query}]}
+
+
+def parts(url: str, dependencies: dict, query: str, as_of: int, timings: dict, total: str) -> None:
+    """The three parts' requests at once with the same instant, as the renderer sends them when `as-of`
+    changes; each part's time, and in `total` the time until the last has answered."""
     with ThreadPoolExecutor(len(dependencies)) as pool:
         started = time.perf_counter()
         futures = {name: pool.submit(post, url, callback_payload(d, query, as_of)) for name, d in dependencies.items()}
         for name, future in futures.items():
             timings[name].append(future.result())
-        timings["refresh"].append(time.perf_counter() - started)
+        timings[total].append(time.perf_counter() - started)
+
+
+def tick_refresh(url: str, tick: dict, dependencies: dict, query: str, n: int, timings: dict) -> None:
+    """One refresh tick as the browser runs it: the timer's callback answers the instant to show, then the
+    three parts compute (or, prefetched, format) the view at that instant. `refresh`: from the timer
+    firing to the last part's answer; `age`: how old the shown instant is when it is on screen."""
+    started = time.perf_counter()
+    elapsed, answer = post_json(url, tick_payload(tick, query, n))
+    timings["tick"].append(elapsed)
+    as_of = answer["response"]["as-of"]["data"]
+    parts(url, dependencies, query, as_of, timings, "parts")
+    timings["refresh"].append(time.perf_counter() - started)
+    timings["age"].append(time.time() - as_of / 1000)
 
 
 def measure_http(server: PulseProcess, runs: int) -> dict:
     outputs = dash_outputs(server.url)
     page_dependency = next(d for k, d in outputs.items() if "_pages_content" in k)
+    tick = next(d for d in outputs.values() if any(i["id"] == "refresh-timer" for i in d["inputs"]))
     dependencies = {name: next(d for k, d in outputs.items() if marker in k) for name, marker in CALLBACKS.items()}
     results = {}
     for mode in ("quiet", "live"):
         stream = LiveStream(server) if mode == "live" else contextlib.nullcontext()
         with stream:
             for label, query in SETTINGS:
-                timings = {name: [] for name in ("page", *CALLBACKS, "refresh", "kpis")}
-                for _ in range(runs):
+                query += f"&refresh={TICK_SECONDS}"
+                timings = {name: [] for name in ("page", "demand", *CALLBACKS, "tick", "parts", "refresh", "age",
+                                                 "kpis")}
+                ignored = {name: [] for name in timings}
+                post(server.url, page_payload(page_dependency, query))
+                tick_refresh(server.url, tick, dependencies, query, 1, ignored)  # the first tick: nothing ahead
+                next_tick = time.monotonic() + TICK_SECONDS
+                for n in range(2, runs + 2):
                     timings["page"].append(post(server.url, page_payload(page_dependency, query)))
-                    refresh(server.url, dependencies, query, timings)
+                    # A filter change or first load: the parts at a new instant, nothing prefetched for it.
+                    parts(server.url, dependencies, query, int(time.time() * 1000), ignored, "demand")
+                    timings["demand"].append(ignored["demand"][-1])
                     timings["kpis"].append(get(server.url + "/api/v1/kpis?" + query))
-                    if mode == "live":
-                        time.sleep(0.3)  # let commits land between refreshes, as between real 5 s ticks
+                    time.sleep(max(0.0, next_tick - time.monotonic()))
+                    next_tick += TICK_SECONDS
+                    tick_refresh(server.url, tick, dependencies, query, n, timings)
                 results[(mode, label)] = timings
     return results
 
@@ -261,23 +301,28 @@ def cell(values: list[float]) -> str:
 
 
 def print_tables(http: dict, floors: dict) -> None:
-    print("Callbacks over HTTP, p50 / p95 ms (quiet: no ingest, the cache serves repeated views; live: 20 "
-          "events/s arriving, every refresh recomputes the bucket holding now):\n")
-    print("| events | filters | data | page render | tiles | trends | tables | whole refresh | /api/v1/kpis |")
-    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
+    print(f"Callbacks over HTTP, p50 / p95 ms (quiet: no ingest; live: 20 events/s arriving). A refresh tick "
+          f"every {TICK_SECONDS} s as the browser's timer: tick, then tiles, trends and tables at once; whole "
+          "refresh from the timer firing to the last answer; age of the data shown (s); on demand: the three "
+          "parts at a new instant, nothing prefetched (a first load or filter change):\n")
+    print("| events | filters | data | page render | tick | tiles | trends | tables | whole refresh | age of data, s "
+          "| on demand | /api/v1/kpis |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for count, results in http.items():
         for (mode, label), t in results.items():
-            cells = [cell(t[name]) for name in ("page", *CALLBACKS, "refresh", "kpis")]
+            cells = [cell(t[name]) for name in ("page", "tick", *CALLBACKS, "refresh")]
+            cells += [f"{statistics.median(t['age']):.2f} / {percentile(t['age'], .95):.2f}", cell(t["demand"]),
+                      cell(t["kpis"])]
             print(f"| {count:,} | {label} | {mode} | " + " | ".join(cells) + " |")
     print("\nThe same queries run directly in one process with no cache (each one query over the tables), "
-          "p50 / p95 ms, and the live callback's median as a ratio of it:\n")
-    print("| events | filters | tiles | trends | tables | live tiles / floor | live trends / floor | "
-          "live tables / floor |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+          "p50 / p95 ms, and the live on-demand refresh's median as a ratio of the slowest part's floor:\n")
+    print("| events | filters | tiles | trends | tables | live on demand / floor | live whole refresh / floor |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
     for count, results in floors.items():
         for label, _ in SETTINGS:
             live = http[count][("live", label)]
-            ratios = [statistics.median(live[n]) / statistics.median(results[label][n]) for n in CALLBACKS]
+            floor = max(statistics.median(results[label][n]) for n in CALLBACKS)
+            ratios = [statistics.median(live[n]) / floor for n in ("demand", "refresh")]
             print(f"| {count:,} | {label} | " + " | ".join(cell(results[label][n]) for n in CALLBACKS) + " | "
                   + " | ".join(f"{r:.2f}" for r in ratios) + " |")
 

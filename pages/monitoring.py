@@ -20,6 +20,7 @@ from components.filter_bar import filter_bar
 from components.grid import grid, number_column, rows, text_column
 from components.kpi_card import kpi_card
 from pages import _state
+from pages._prefetch import Prefetcher
 from queries.annotations import KINDS, MAX_TEXT, annotations_between, insert_annotation
 from queries.channels import campaign_performance, channel_list, channel_performance
 from queries.dimensions import dimension_options
@@ -87,39 +88,87 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def view_part(outputs: int):
-    """A part of the view, `part(filters, now, start, end)`, as a callback of (as-of, URL search): the URL's
-    filters and the [start, end) they select at the view's instant. An unusable URL changes nothing (the
-    page shows the message naming the parameter)."""
+def view_part(name: str, outputs: int):
+    """A part of the view, `part(filters, now, data)`, as a callback of (as-of, URL search): its data, from
+    the prefetched frame of that instant if there is one (pages/_prefetch.py), else computed by
+    `PART_DATA[name]` for the URL's filters at that instant. An unusable URL changes nothing (the page shows
+    the message naming the parameter)."""
     def decorate(part):
         def callback_(as_of, search):
             try:
                 filters = Filters.from_query(search or "")
                 now = datetime.fromtimestamp((as_of or _now_ms()) / 1000, timezone.utc)
-                start, end = filters.resolve(now, _state.timezone())
+                tz = _state.timezone()
+                start, end = filters.resolve(now, tz)
             except FilterError:
                 return (no_update,) * outputs
-            return part(filters, now, start, end)
+            wh = _state.warehouse()
+            frame = PREFETCH.frame((search or "", tz, wh), as_of) if as_of else None
+            data = frame[name] if frame else PART_DATA[name](wh, tz, filters, now, start, end)
+            return part(filters, now, data)
         callback_.__doc__ = part.__doc__
         return callback_
     return decorate
 
 
-@callback(Output("as-of", "data"), Input("refresh-timer", "n_intervals"), prevent_initial_call=True)
-def tick(_):
-    """A refresh: move the view's instant to now; the parts below recompute in place (no spinner)."""
-    return _now_ms()
+def _tiles_data(wh, tz, filters, now, start, end) -> dict:
+    return {"kpis": kpis_with_comparison(wh, filters, now=now, tz=tz),
+            "totals": _totals(timeseries(wh, filters, start, end, tz=tz)), "newest": newest_event(wh)}
+
+
+def _trends_data(wh, tz, filters, now, start, end) -> dict:
+    series = timeseries(wh, filters, start, end, tz=tz)
+    period = filters.comparison(now, tz)
+    previous = None
+    if period:
+        earlier = _totals(timeseries(wh, filters, *period, tz=tz))
+        previous = earlier.assign(bucket=earlier.bucket + (start - period[0]))
+    return {"series": series, "previous": previous, "notes": annotations_between(wh, start, end),
+            "labels": dict(zip(*channel_list(wh)[["name", "label"]].T.values))}
+
+
+def _tables_data(wh, tz, filters, now, start, end) -> dict:
+    return {"mix": channel_performance(wh, filters, start, end, tz),
+            "campaigns": campaign_performance(wh, filters, start, end, tz).head(25)}
+
+
+PART_DATA = {"tiles": _tiles_data, "trends": _trends_data, "tables": _tables_data}
+
+
+def _frame(view, instant_ms: int) -> dict:
+    """Everything one refresh of `view` shows at `instant_ms`, before formatting (for the prefetcher)."""
+    search, tz, wh = view
+    filters = Filters.from_query(search)
+    now = datetime.fromtimestamp(instant_ms / 1000, timezone.utc)
+    start, end = filters.resolve(now, tz)
+    return {name: compute(wh, tz, filters, now, start, end) for name, compute in PART_DATA.items()}
+
+
+PREFETCH = Prefetcher(_frame)
+
+
+@callback(Output("as-of", "data"), Input("refresh-timer", "n_intervals"), State("url", "search"),
+          prevent_initial_call=True)
+def tick(_, search):
+    """A refresh: move the view's instant to now, or to that of the prefetched frame if one is ready; the
+    parts below recompute in place (no spinner)."""
+    now = _now_ms()
+    try:
+        refresh = refresh_seconds(Filters.from_query(search or ""))
+    except FilterError:
+        return now
+    if refresh is None:
+        return now
+    return PREFETCH.tick((search or "", _state.timezone(), _state.warehouse()), refresh, now)
 
 
 @callback(Output("freshness", "children"), Output("kpi-row", "children"),
           Input("as-of", "data"), State("url", "search"))
-@view_part(2)
-def tiles(filters, now, start, end):
-    wh, tz = _state.warehouse(), _state.timezone()
-    table = kpis_with_comparison(wh, filters, now=now, tz=tz)
-    totals = _totals(timeseries(wh, filters, start, end, tz=tz))
+@view_part("tiles", 2)
+def tiles(filters, now, data):
+    tz, table, totals = _state.timezone(), data["kpis"], data["totals"]
     spend_note = "not split by device or region" if (filters.device or filters.region) else None
-    return _freshness(newest_event(wh), now), [
+    return _freshness(data["newest"], now), [
         dbc.Col(kpi_card(row.kpi, row.current, row.change,
                          spend_note if row.kpi in ("spend", "roas", "cpa", "cac") else None,
                          charts.sparkline(totals[row.kpi], charts.local(totals.bucket, tz))),
@@ -133,17 +182,10 @@ def _totals(series: pd.DataFrame) -> pd.DataFrame:
 
 @callback(Output("chart-revenue", "figure"), Output("chart-sessions", "figure"), Output("chart-conversion", "figure"),
           Input("as-of", "data"), State("url", "search"))
-@view_part(3)
-def trends(filters, now, start, end):
-    wh, tz = _state.warehouse(), _state.timezone()
-    series = timeseries(wh, filters, start, end, tz=tz)
-    period = filters.comparison(now, tz)
-    previous = None
-    if period:
-        earlier = _totals(timeseries(wh, filters, *period, tz=tz))
-        previous = earlier.assign(bucket=earlier.bucket + (start - period[0]))
-    labels = dict(zip(*channel_list(wh)[["name", "label"]].T.values))
-    notes = annotations_between(wh, start, end)
+@view_part("trends", 3)
+def trends(filters, now, data):
+    tz, series, previous, labels, notes = (_state.timezone(), data["series"], data["previous"], data["labels"],
+                                           data["notes"])
     return (charts.trend(series, previous, "revenue", "Revenue by channel", labels, tz, True, notes),
             charts.trend(series, previous, "sessions", "Sessions by channel", labels, tz, True, notes),
             charts.trend(_totals(series).assign(channel="all"), previous, "conversion_rate", "Conversion rate",
@@ -152,12 +194,9 @@ def trends(filters, now, start, end):
 
 @callback(Output("chart-mix", "figure"), Output("campaign-grid", "rowData"),
           Input("as-of", "data"), State("url", "search"))
-@view_part(2)
-def channel_tables(filters, now, start, end):
-    wh, tz = _state.warehouse(), _state.timezone()
-    mix = channel_performance(wh, filters, start, end, tz)
-    campaigns = campaign_performance(wh, filters, start, end, tz).head(25)
-    return charts.channel_mix(mix, "revenue", "Revenue by channel"), rows(campaigns)
+@view_part("tables", 2)
+def channel_tables(filters, now, data):
+    return charts.channel_mix(data["mix"], "revenue", "Revenue by channel"), rows(data["campaigns"])
 
 
 def _annotation_form() -> html.Details:

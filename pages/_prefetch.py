@@ -1,0 +1,95 @@
+"""A live view computes its next refresh just before it is due, so the refresh tick finds it ready.
+
+A refresh of the monitoring view costs a few hundred milliseconds of queries (the moving ends of the range
+and of its comparison period, which no cache can hold). Computed when the tick arrives, the tiles wait for
+it; computed ahead, the tick answers with the instant of a frame that is ready (or nearly), a fraction of
+a second old, and the view's parts only format it.
+
+Each tick schedules the view's next frame at tick + refresh interval - lead, the lead being twice what the
+last frame took (at least 0.3 s). A frame is a snapshot of what the warehouse held when it was computed,
+labelled with its instant, which the page shows as "Data as of". A tick uses the newest frame no older than
+its lead plus a second and a half; otherwise (first tick, a filter change, a late frame) the parts compute
+for the tick's own instant, as without prefetching. Frames are kept per view (page, URL, time zone), so
+viewers of the same view share them.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any, Callable, Hashable
+
+log = logging.getLogger(__name__)
+
+MIN_LEAD = 0.3        # seconds before the tick that a frame starts, at least
+SLACK = 1.5           # seconds a frame may have aged beyond its lead and still be shown
+MAX_VIEWS = 200       # views remembered; the least recently ticked are forgotten first
+
+
+class Prefetcher:
+    def __init__(self, compute: Callable[[Hashable, int], Any]):
+        self._compute = compute                                   # compute(view, instant_ms) -> frame
+        self._lock = threading.Lock()
+        self._frames: dict[Hashable, tuple[int, Future]] = {}    # view -> newest frame (instant, result)
+        self._scheduled: dict[Hashable, list[float]] = {}        # view -> due times (monotonic) of timers
+        self._cost: dict[Hashable, float] = {}                   # view -> seconds the last frame took
+
+    def tick(self, view: Hashable, refresh_s: float, now_ms: int) -> int:
+        """The instant a refresh tick at `now_ms` shows: a usable frame's, else `now_ms`. Schedules the
+        view's next frame."""
+        with self._lock:
+            frame = self._frames.get(view)
+            lead = self._lead(view, refresh_s)
+            usable = frame is not None and 0 <= now_ms - frame[0] <= (lead + SLACK) * 1000
+            self._schedule(view, max(0.0, refresh_s - lead))
+        return frame[0] if usable else now_ms
+
+    def frame(self, view: Hashable, instant_ms: int, timeout: float = 30.0) -> Any | None:
+        """The frame computed for `instant_ms` (waiting while it is computed), or None if there is none
+        or it failed: the caller then computes for itself."""
+        with self._lock:
+            frame = self._frames.get(view)
+        if frame is None or frame[0] != instant_ms:
+            return None
+        try:
+            return frame[1].result(timeout=timeout)
+        except Exception:  # noqa: BLE001 - logged where it was computed; the caller computes instead
+            return None
+
+    def _lead(self, view: Hashable, refresh_s: float) -> float:
+        return min(max(MIN_LEAD, 2 * self._cost.get(view, MIN_LEAD)), refresh_s / 2)
+
+    def _schedule(self, view: Hashable, delay: float) -> None:
+        """One timer per tick, unless one is already due within half a second of it (viewers in step)."""
+        due = time.monotonic() + delay
+        pending = [d for d in self._scheduled.get(view, []) if d > time.monotonic()]
+        if any(abs(d - due) < 0.5 for d in pending):
+            self._scheduled[view] = pending
+            return
+        self._scheduled.pop(view, None)  # re-inserted last: the views ticked least recently come first
+        self._scheduled[view] = pending + [due]
+        self._forget_old_views()
+        timer = threading.Timer(delay, self._run, args=(view,))
+        timer.daemon = True
+        timer.start()
+
+    def _run(self, view: Hashable) -> None:
+        instant = int(time.time() * 1000)
+        result: Future = Future()
+        with self._lock:
+            self._frames[view] = (instant, result)
+        began = time.perf_counter()
+        try:
+            result.set_result(self._compute(view, instant))
+        except Exception as error:  # noqa: BLE001 - a failed frame only means the tick computes itself
+            log.warning("prefetching %r failed: %s", view, error)
+            result.set_exception(error)
+        with self._lock:
+            self._cost[view] = time.perf_counter() - began
+
+    def _forget_old_views(self) -> None:
+        while len(self._scheduled) > MAX_VIEWS:
+            oldest = next(iter(self._scheduled))
+            for table in (self._scheduled, self._frames, self._cost):
+                table.pop(oldest, None)

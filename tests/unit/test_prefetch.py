@@ -1,0 +1,86 @@
+"""The prefetcher (pages/_prefetch.py): a refresh tick gets the instant of a frame computed just before it,
+with real timers and threads; and falls back to its own instant whenever no usable frame exists."""
+from __future__ import annotations
+
+import threading
+import time
+
+from pages import _prefetch
+from pages._prefetch import Prefetcher
+
+
+class Recorder:
+    """A compute function that records the instants it was asked for and returns one value per call."""
+
+    def __init__(self, seconds: float = 0.0, fail: bool = False):
+        self.instants: list[int] = []
+        self.seconds = seconds
+        self.fail = fail
+        self.lock = threading.Lock()
+
+    def __call__(self, view, instant_ms):
+        time.sleep(self.seconds)
+        if self.fail:
+            raise RuntimeError("warehouse gone")
+        with self.lock:
+            self.instants.append(instant_ms)
+            return {"view": view, "instant": instant_ms, "call": len(self.instants)}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def test_the_next_tick_shows_the_frame_computed_just_before_it():
+    compute = Recorder(seconds=0.05)
+    prefetcher = Prefetcher(compute)
+    first = now_ms()
+    assert prefetcher.tick("v", 1.0, first) == first          # nothing prefetched yet: the tick's own instant
+    assert prefetcher.frame("v", first) is None
+    time.sleep(1.0)                                            # the browser's next tick, one interval later
+    second = now_ms()
+    shown = prefetcher.tick("v", 1.0, second)
+    assert compute.instants == [shown]                         # one frame, scheduled by the first tick
+    assert 0 < second - shown <= (_prefetch.MIN_LEAD + _prefetch.SLACK) * 1000
+    frame = prefetcher.frame("v", shown)
+    assert frame == {"view": "v", "instant": shown, "call": 1}
+    assert prefetcher.frame("v", shown + 1) is None            # another instant is not this frame
+
+
+def test_a_frame_still_computing_is_waited_for_not_recomputed():
+    compute = Recorder(seconds=0.4)
+    prefetcher = Prefetcher(compute)
+    prefetcher.tick("v", 0.7, now_ms())                        # lead 0.35 s: the frame starts at 0.35 s
+    time.sleep(0.5)                                            # the frame is being computed now
+    shown = prefetcher.tick("v", 0.7, now_ms())
+    began = time.perf_counter()
+    assert prefetcher.frame("v", shown)["instant"] == shown
+    assert time.perf_counter() - began < 0.4                   # waited for the rest only
+    assert compute.instants == [shown]
+
+
+def test_a_stale_or_failed_frame_is_not_shown():
+    compute = Recorder()
+    prefetcher = Prefetcher(compute)
+    prefetcher.tick("v", 0.6, now_ms())
+    time.sleep(0.5 + _prefetch.MIN_LEAD + _prefetch.SLACK)     # the viewer went away for a while
+    late = now_ms()
+    assert prefetcher.tick("v", 0.6, late) == late             # too old to pass for now
+    failing = Prefetcher(Recorder(fail=True))
+    failing.tick("w", 0.6, now_ms())
+    time.sleep(0.6)
+    shown = failing.tick("w", 0.6, now_ms())
+    assert failing.frame("w", shown) is None                   # the parts compute for themselves
+
+
+def test_viewers_in_step_share_one_frame_and_views_do_not_mix():
+    compute = Recorder()
+    prefetcher = Prefetcher(compute)
+    t = now_ms()
+    for _ in range(5):                                         # five viewers of the same view, in step
+        prefetcher.tick("same", 1.0, t)
+    prefetcher.tick("other", 1.0, t)
+    time.sleep(1.0)
+    views = sorted(prefetcher.frame(v, prefetcher.tick(v, 1.0, now_ms()))["view"] for v in ("same", "other"))
+    assert views == ["other", "same"]
+    assert len(compute.instants) == 2                          # one frame per view, not per viewer

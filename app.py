@@ -48,12 +48,16 @@ def create_app(warehouse: Warehouse, timezone: str = "UTC", data_dir: str | Path
 
     from api import blueprint
     from components.alert_banner import alert_banner
+    from components.kiosk import CLASSES_SCRIPT, kiosk_shell
     from components.navbar import navbar
 
     app.server.register_blueprint(blueprint)
+    # Kiosk classes are set before the first paint (no white flash on a dark wall display).
+    app.index_string = app.index_string.replace("{%css%}", "{%css%}\n<script>" + CLASSES_SCRIPT + "</script>", 1)
     app.layout = html.Div([
         dcc.Location(id="url", refresh="callback-nav"),
         navbar(),
+        kiosk_shell(),
         dbc.Container([alert_banner(), dash.page_container], fluid=True, id="page"),
     ])
     return app

@@ -15,3 +15,9 @@ def health():
         "events_per_second_last_minute": round(writer.events_per_second(60), 3),
         "writer_queue_depth": writer.queue_depth,
     })
+
+
+@blueprint.get("/ping")
+def ping():
+    """The cheapest sign of life, for screens that watch their connection (components/kiosk.py)."""
+    return jsonify({"status": "ok"})

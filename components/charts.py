@@ -61,7 +61,8 @@ def sparkline(values: pd.Series, times: pd.Series) -> dict:
 
 
 def trend(series: pd.DataFrame, previous: pd.DataFrame | None, metric: str, title: str, labels: dict,
-          tz: str, stacked: bool, annotations: pd.DataFrame | None = None) -> dict:
+          tz: str, stacked: bool, annotations: pd.DataFrame | None = None,
+          previous_name: str = "Comparison period") -> dict:
     """`metric` per channel over time (stacked areas or lines), the comparison period's total as a dashed
     line shifted onto the current range, and annotations as shaded spans."""
     traces = []
@@ -75,7 +76,7 @@ def trend(series: pd.DataFrame, previous: pd.DataFrame | None, metric: str, titl
         traces.append(trace)
     if previous is not None and len(previous):
         traces.append({"type": "scatter", "x": _times(local(previous.bucket, tz)), "y": _numbers(previous[metric]),
-                       "name": "Comparison period", "mode": "lines",
+                       "name": previous_name, "mode": "lines",
                        "line": {"dash": "dash", "color": "#555", "width": 1.5}})
     shapes, notes = _annotation_spans(annotations, tz)
     layout = _layout(title, 300, legend={"orientation": "h", "y": -0.2}, hovermode="x unified",
@@ -105,6 +106,12 @@ def channel_mix(table: pd.DataFrame, metric: str, title: str) -> dict:
            "customdata": list(rows["channel"]), "marker": {"color": [CHANNEL_COLOURS.get(c, "#888") for c in rows["channel"]]},
            "text": [formatting.money(v) for v in rows[metric]], "textposition": "auto"}
     return {"data": [bar], "layout": _layout(title, 300, margin={"l": 10, "r": 10, "t": 40, "b": 30})}
+
+
+def filling(figure: dict) -> dict:
+    """The figure sized by its container instead of a fixed height (wall displays: the CSS sets the
+    container's height as a share of the screen's)."""
+    return {**figure, "layout": {**figure["layout"], "height": None, "autosize": True}}
 
 
 def empty(height: int = 300) -> dict:

@@ -35,18 +35,19 @@ def filter_bar(filters: Filters, options: dict[str, list[dict]], comparison: boo
         ranges.append({"label": f"{filters.start} → {filters.end}", "value": current})
     dates = _absolute_dates(filters)
     controls = [
-        _control("Time range", dcc.Dropdown(ranges, current, id="filter-range", clearable=False)),
+        _control("Time range", dcc.Dropdown(ranges, current, id="filter-range", clearable=False),
+                 chrome="timerange"),
         _control("Or dates", dcc.DatePickerRange(id="filter-dates", start_date=dates[0], end_date=dates[1],
                                                  display_format="YYYY-MM-DD", minimum_nights=0,
-                                                 clearable=True), wide=True),
+                                                 clearable=True), wide=True, chrome="timerange"),
         _control("Compare with", dcc.Dropdown([{"label": l, "value": v} for l, v in COMPARE_OPTIONS],
                                               filters.compare, id="filter-compare", clearable=False),
-                 hidden=not comparison),
+                 hidden=not comparison, chrome="timerange"),
     ]
     for dim in DIMENSIONS:
         controls.append(_control(dim.capitalize(), dcc.Dropdown(
             options.get(dim, []), list(getattr(filters, dim)), id=f"filter-{dim}", multi=True,
-            placeholder=f"All {dim}s")))
+            placeholder=f"All {dim}s"), chrome="filters"))
     return dbc.Row(controls, className="filter-bar g-2 mb-3", id="filter-bar")
 
 
@@ -71,10 +72,12 @@ def write_dates_to_url(start_date, end_date, search):
     return no_update if new == filters else "?" + new.to_query()
 
 
-def _control(label: str, control, hidden: bool = False, wide: bool = False) -> dbc.Col:
+def _control(label: str, control, hidden: bool = False, wide: bool = False, chrome: str = "filters") -> dbc.Col:
+    """A labelled control; `chrome` names the piece of chrome it belongs to (kiosk mode hides it unless
+    the URL's `show=` keeps it; components/kiosk.py)."""
     return dbc.Col([html.Label(label, className="small text-body-secondary mb-0"), control],
                    lg="auto" if wide else True, sm=6 if wide else 4, xs=12 if wide else 6,
-                   className="d-none" if hidden else None)
+                   className="d-none" if hidden else f"chrome-{chrome}")
 
 
 @callback(

@@ -62,7 +62,7 @@ def layout(filters: Filters, start, end):
             dbc.Col(html.Small(id="updated-ago", className="text-body-secondary"), width="auto",
                     className="align-self-center"),
             dbc.Col([html.Small("Refresh ", className="text-body-secondary"), refresh_menu], width="auto",
-                    className="d-flex align-items-center gap-1"),
+                    className="d-flex align-items-center gap-1 chrome-refresh"),
         ], className="mb-2"),
         filter_bar(filters, dimension_options(wh)),
         dcc.Interval(id="refresh-timer", interval=(refresh or 3600) * 1000, disabled=refresh is None),
@@ -74,14 +74,14 @@ def layout(filters: Filters, start, end):
         dbc.Row(id="kpi-row", className="g-2"),
         dbc.Row([dbc.Col(_graph("chart-revenue"), lg=6), dbc.Col(_graph("chart-sessions"), lg=6)]),
         dbc.Row([dbc.Col(_graph("chart-conversion"), lg=6), dbc.Col(_graph("chart-mix"), lg=6)]),
-        html.H2("Top campaigns", className="h5 mt-2"),
-        grid("campaign-grid", pd.DataFrame(), CAMPAIGN_COLUMNS),
+        html.Div([html.H2("Top campaigns", className="h5 mt-2"), grid("campaign-grid", pd.DataFrame(), CAMPAIGN_COLUMNS)],
+                 className="kiosk-secondary"),  # a wall display shows the tiles and charts only
         _annotation_form(),  # never re-rendered by a refresh, so a refresh never clears what is being typed
     ])
 
 
 def _graph(chart_id: str) -> dcc.Graph:
-    return dcc.Graph(id=chart_id, figure=charts.empty(), config={"displaylogo": False})
+    return dcc.Graph(id=chart_id, figure=charts.empty(), config={"displaylogo": False}, className="pulse-graph")
 
 
 def _now_ms() -> int:
@@ -186,17 +186,23 @@ def _totals(series: pd.DataFrame) -> pd.DataFrame:
 def trends(filters, now, data):
     tz, series, previous, labels, notes = (_state.timezone(), data["series"], data["previous"], data["labels"],
                                            data["notes"])
-    return (charts.trend(series, previous, "revenue", "Revenue by channel", labels, tz, True, notes),
-            charts.trend(series, previous, "sessions", "Sessions by channel", labels, tz, True, notes),
-            charts.trend(_totals(series).assign(channel="all"), previous, "conversion_rate", "Conversion rate",
-                         {"all": "All channels"}, tz, False, notes))
+    figures = (charts.trend(series, previous, "revenue", "Revenue by channel", labels, tz, True, notes),
+               charts.trend(series, previous, "sessions", "Sessions by channel", labels, tz, True, notes),
+               charts.trend(_totals(series).assign(channel="all"), previous, "conversion_rate", "Conversion rate",
+                            {"all": "All channels"}, tz, False, notes))
+    return tuple(map(charts.filling, figures)) if _kiosk(filters) else figures
 
 
 @callback(Output("chart-mix", "figure"), Output("campaign-grid", "rowData"),
           Input("as-of", "data"), State("url", "search"))
 @view_part("tables", 2)
 def channel_tables(filters, now, data):
-    return charts.channel_mix(data["mix"], "revenue", "Revenue by channel"), rows(data["campaigns"])
+    mix = charts.channel_mix(data["mix"], "revenue", "Revenue by channel")
+    return (charts.filling(mix) if _kiosk(filters) else mix), rows(data["campaigns"])
+
+
+def _kiosk(filters: Filters) -> bool:
+    return filters.extra.get("kiosk") == "1"
 
 
 def _annotation_form() -> html.Details:

@@ -119,10 +119,15 @@ def update_rule(rule_id: int):
 
 @blueprint.delete("/alerts/rules/<int:rule_id>")
 def delete_rule(rule_id: int):
+    return _deleted("rule", rule_id, q.delete_rule)
+
+
+def _deleted(kind: str, item_id: int, delete):
+    """Delete one item through the writer: 404 naming it if there was none."""
     _require("write")
-    if not _writer().call(lambda conn: q.delete_rule(conn, rule_id)):
-        return _not_found("rule", rule_id)
-    return jsonify({"status": "deleted", "id": rule_id})
+    if not _writer().call(lambda conn: delete(conn, item_id)):
+        return _not_found(kind, item_id)
+    return jsonify({"status": "deleted", "id": item_id})
 
 
 # ----------------------------------------------------------------------------------- active, history
@@ -204,10 +209,7 @@ def add_webhook():
 
 @blueprint.delete("/alerts/webhooks/<int:webhook_id>")
 def delete_webhook(webhook_id: int):
-    _require("write")
-    if not _writer().call(lambda conn: q.delete_webhook(conn, webhook_id)):
-        return _not_found("webhook", webhook_id)
-    return jsonify({"status": "deleted", "id": webhook_id})
+    return _deleted("webhook", webhook_id, q.delete_webhook)
 
 
 @blueprint.get("/alerts/deliveries")

@@ -288,8 +288,9 @@ def _tied_entries_differ(walked: _Walked) -> bool:
 def journey_sql(filters: Filters, start: datetime, end: datetime, options: FunnelOptions,
                 breakdown: str | None = None, texts: tuple[str, ...] = (), by_session: bool = False
                 ) -> tuple[str, dict]:
-    """The events that can take part in the funnel, one row each, in no particular order (sorting them in SQL
-    took half the funnel's time; `analytics.funnel.journey_order` puts them in entity and time order):
+    """The events that can take part in the funnel (in indirect order: the steps' types, step-1 events only
+    as entries; in strict order: every event), one row each, in no particular order (sorting them in SQL
+    took half the funnel's time; `analytics.funnel.JourneyOrder` puts them in entity and time order):
     - entity_key: a 64-bit hash of the user or session id;
     - event: epoch microseconds x 32 + (0-based step + 1) x 2 + entry, where step is -1 for an event that is
       no step and entry says whether the event is an attempt's entry (a step-1 event in range, of a session
@@ -316,7 +317,8 @@ def journey_sql(filters: Filters, start: datetime, end: datetime, options: Funne
     sql = ("SELECT " + ", ".join(columns) + " FROM events e"
            + (" LEFT JOIN sessions s ON s.session_id = e.session_id" if joins_sessions else "")
            + " WHERE e.ts >= :start AND e.ts < :until"
-           + (" AND e.type IN :steps" if options.order == "indirect" else "")
+           # In indirect order a step-1 event only matters as an entry: the others are left out.
+           + (" AND e.type IN :steps AND (e.type <> :step_0 OR " + entry + ")" if options.order == "indirect" else "")
            + (" AND " + dims if options.count == "sessions" else ""))
     params.update(start=start, end=end, until=end + options.window_length)
     if options.order == "indirect":

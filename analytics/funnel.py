@@ -1,7 +1,7 @@
 """The funnel's arithmetic, as pure functions over numpy arrays: no SQL, no clock, no I/O.
 
-`walk` takes an entity's events as `queries.funnel` reads them (sorted by entity, then time) and finds, for
-every entity, its furthest step and the attempt that counts (docs/metrics.md, "Funnel"):
+`walk` takes the events sorted by entity, then time (`JourneyOrder` sorts what `queries.funnel` reads) and
+finds, for every entity, its furthest step and the attempt that counts (docs/metrics.md, "Funnel"):
 
 - every step-1 event flagged as an entry is an attempt;
 - `indirect` order: step k+1 is an event at or after step k's time (ties count as in order); the step's

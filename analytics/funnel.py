@@ -1,7 +1,7 @@
 """The funnel's arithmetic, as pure functions over numpy arrays: no SQL, no clock, no I/O.
 
-`walk` takes an entity's events as `queries.funnel` reads them (sorted by entity, then time) and finds, for
-every entity, its furthest step and the attempt that counts (docs/metrics.md, "Funnel"):
+`walk` takes the events sorted by entity, then time (`JourneyOrder` sorts what `queries.funnel` reads) and
+finds, for every entity, its furthest step and the attempt that counts (docs/metrics.md, "Funnel"):
 
 - every step-1 event flagged as an entry is an attempt;
 - `indirect` order: step k+1 is an event at or after step k's time (ties count as in order); the step's
@@ -54,6 +54,70 @@ class Outcome:
     times: np.ndarray
 
 
+_FEW_ROWS = 1024  # fewer rows take JourneyOrder's fast path whatever their order (it is exact, only slower)
+
+
+class JourneyOrder:
+    """Rows sorted by `key` (uint64, an entity's hash), then `event` (int64, time first), then `tie` (any
+    sortable values, None last; only rows equal in key and event are compared on it); rows equal in all
+    three keep their order: what `ORDER BY key, event, tie` gives, without sorting pairs of 64-bit words.
+
+    Events are stored nearly in time order (they are written as they happen; late ones are few). So one
+    sort of 64-bit words, each a row's position under the top bits of its key, puts the rows in key order
+    and, within a key, in the order read: in time order but for the few late events. The stretches of rows
+    sharing the top bits of their key that are not then in (key, event) order (a late event, or two keys
+    sharing those bits) are sorted again on their own, so the order is exact. Rows read far from time
+    order (more than 1 in 64 rows earlier than the row before) are sorted on both keys at once.
+
+    `key` and `event`: the sorted keys; `source(positions)`: the input rows at those sorted positions."""
+
+    def __init__(self, key: np.ndarray, event: np.ndarray, tie: np.ndarray | None = None):
+        n = len(key)
+        key, event = np.asarray(key, dtype=np.uint64), np.asarray(event, dtype=np.int64)
+        if n > _FEW_ROWS and np.count_nonzero(event[1:] < event[:-1]) * 64 > n:  # far from time order
+            self._inner = np.lexsort((event, key))
+            self.key, self.event = key[self._inner], event[self._inner]
+        else:
+            bits = np.uint64((n - 1).bit_length())
+            packed = (key >> bits) << bits
+            packed |= np.arange(n, dtype=np.uint64)
+            packed.sort()
+            inner = (packed & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.intp)
+            k, e = key[inner], event[inner]
+            same_top = (packed[1:] >> bits) == (packed[:-1] >> bits)
+            unordered = same_top & ((k[1:] < k[:-1]) | ((k[1:] == k[:-1]) & (e[1:] < e[:-1])))
+            if unordered.any():
+                top = np.cumsum(np.append(True, ~same_top))
+                redo = np.zeros(top[-1] + 1, dtype=bool)
+                redo[top[1:][unordered]] = True
+                spots = np.flatnonzero(redo[top])
+                # by key, then event, then position read (`inner` ascends within a stretch)
+                inner[spots] = inner[spots][np.lexsort((e[spots], k[spots]))]
+                k[spots], e[spots] = key[inner[spots]], event[inner[spots]]
+            self._inner, self.key, self.event = inner, k, e
+        if tie is not None:
+            self._order_ties(tie)
+
+    def source(self, positions: np.ndarray) -> np.ndarray:
+        """The input rows at these positions of the sorted order."""
+        return self._inner[positions]
+
+    def _order_ties(self, tie: np.ndarray) -> None:
+        """Each run of rows equal in key and event sorted by `tie`, None last (as SQL sorts ascending)."""
+        same = (self.key[1:] == self.key[:-1]) & (self.event[1:] == self.event[:-1])
+        if not same.any():
+            return
+        tied = np.zeros(len(self.key), dtype=bool)
+        tied[1:] |= same
+        tied[:-1] |= same
+        spots = np.flatnonzero(tied)
+        run = np.cumsum(np.append(True, ~same[spots[1:] - 1]))
+        rank, _ = pd.factorize(tie[self.source(spots)], sort=True)
+        rank = np.where(rank < 0, np.iinfo(np.int64).max, rank)  # None (NULL) last
+        # Rows of a run share key and event: only the inner order changes.
+        self._inner[spots] = self._inner[spots][np.lexsort((np.arange(len(spots)), rank, run))]
+
+
 def walk(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: int) -> Outcome:
     """Every entity's outcome: see the module's docstring. (One thread: walking halves of the rows in two
     threads was measured no faster, the threads contending for memory.)"""
@@ -65,71 +129,79 @@ def walk(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: i
         first_rows = rows[_first_of_runs(moments.of_row[rows])]  # one attempt per entry moment
         group = moments.of_row[first_rows]
     entry_us, end = moments.start_us[group], moments.end_of(group)
-    walked = np.arange(len(group)) if strict else _last_of_runs(moments, group, end)
-    walker = _walk_strict if strict else _walk_indirect
-    reach, reached_at = walker(moments, group[walked], end[walked], steps, entry_us[walked] + window_us)
+    if strict:
+        walked = np.arange(len(group))
+        reach, reached_at = _walk_strict(moments, group, end, steps, entry_us + window_us)
+    else:
+        next_step_2 = moments.next_holding(1, group)
+        walked = _last_of_runs(next_step_2, end)
+        reach, reached_at = _walk_indirect(moments, next_step_2[walked], end[walked], steps,
+                                           entry_us[walked] + window_us)
     return _per_entity(end[walked], reach, reached_at, walked, first_rows, entry_us, steps, window_us, now_us)
 
 
-def _last_of_runs(m: "_Moments", group: np.ndarray, end: np.ndarray) -> np.ndarray:
+def _last_of_runs(next_step_2: np.ndarray, end: np.ndarray) -> np.ndarray:
     """In indirect order, the attempts of an entity whose next step-2 moment is the same (a run) share all
     their later steps, and the latest of them reaches furthest: only it needs walking. The attempts (indexes)
     that end a run."""
-    next_step_2 = m.next_holding(1, group)
-    last = np.ones(len(group), dtype=bool)
+    last = np.ones(len(end), dtype=bool)
     last[:-1] = (next_step_2[:-1] != next_step_2[1:]) | (end[:-1] != end[1:])
     return np.flatnonzero(last)
+
+
+_STEP_BITS = np.array([0] + [1 << k for k in range(8)], dtype=np.uint8)  # by step + 1: step -1 has no bit
 
 
 class _Moments:
     """Events grouped by (entity, instant): each moment's time, the bit mask of the funnel steps it holds and
     its entity's number; `entity_starts`: the first moment of each entity, then the number of moments;
-    `of_row`: each row's moment (None when every row is a moment of its own)."""
+    `of_row`: each row's moment (None when every row is a moment of its own). `start_us` has one more
+    element, the largest time, for the moment `count` (none)."""
 
     def __init__(self, j: Journeys):
         new_moment = j.new_entity.copy()
         new_moment[1:] |= j.us[1:] != j.us[:-1]
-        bits = np.left_shift(1, j.step + 1) >> 1  # step -1 (not a step): no bit
+        bits = _STEP_BITS[j.step + 1]
         if new_moment.all():  # no two events of an entity at the same instant: a moment is an event
-            self.of_row, self.mask, self.start_us, first = None, bits, j.us, j.new_entity
+            self.of_row, self.mask, start_us, first = None, bits, j.us, j.new_entity
         else:
             starts = np.flatnonzero(new_moment)
             self.of_row, self.mask = np.cumsum(new_moment) - 1, np.bitwise_or.reduceat(bits, starts)
-            self.start_us, first = j.us[starts], j.new_entity[starts]
+            start_us, first = j.us[starts], j.new_entity[starts]
         self.count = len(self.mask)
-        self.entity = np.cumsum(first) - 1
+        self.start_us = np.append(start_us, np.iinfo(np.int64).max)
+        self.entity = np.cumsum(first, dtype=np.int32 if self.count < 2 ** 31 else np.int64)
         self.entity_starts = np.append(np.flatnonzero(first), self.count)
 
     def end_of(self, moments: np.ndarray) -> np.ndarray:
         """The first moment after the entity of each of `moments` (the next entity's first, or count)."""
-        return self.entity_starts[self.entity[moments] + 1]
-
-    def at(self, moments: np.ndarray) -> np.ndarray:
-        """The time of each of `moments`, any of them possibly `count` (then the last moment's time)."""
-        return self.start_us[np.minimum(moments, self.count - 1)]
+        return self.entity_starts[self.entity[moments]]
 
     def next_holding(self, step: int, moments: np.ndarray) -> np.ndarray:
         """For each of `moments`, the first moment at or after it (of any entity) holding `step`, or count."""
-        holds = (self.mask >> step) & 1
+        holds = (self.mask & (1 << step)) != 0
         holding = np.append(np.flatnonzero(holds), self.count)
         if len(moments) * 8 > self.count:  # many: count the holders before each moment, in one pass
-            before = np.cumsum(holds) - holds
-            return holding[before[moments]]
+            before = np.cumsum(holds, dtype=np.int32 if self.count < 2 ** 31 else np.int64)
+            return holding[before[moments] - holds[moments]]
         return holding[np.searchsorted(holding[:-1], moments)]  # few: binary search among the holders
 
 
-def _walk_indirect(m: _Moments, group: np.ndarray, end: np.ndarray, steps: int, deadline: np.ndarray):
-    """Each step at the first moment at or after the previous step's. Attempts that stop are dropped from
-    the arrays as they go, so later steps cost little. Returns each attempt's furthest step, and per step
-    k > 1 the attempts (indexes, ascending) that reached it and when."""
-    reach, reached_at = np.ones(len(group), dtype=np.int64), []
-    alive, current = np.arange(len(group)), group
+def _walk_indirect(m: _Moments, found: np.ndarray, end: np.ndarray, steps: int, deadline: np.ndarray):
+    """Each step at the first moment at or after the previous step's (`found`: each attempt's next step-2
+    moment). Attempts that stop are dropped from the arrays as they go, so later steps cost little. Returns
+    each attempt's furthest step, and per step k > 1 when each attempt reached it (NOT_REACHED if not)."""
+    reach, reached_at = np.ones(len(found), dtype=np.int64), []
+    alive = np.arange(len(found))
     for k in range(1, steps):
-        found = m.next_holding(k, current)
-        at = m.at(found)
+        if k > 1:
+            found = m.next_holding(k, found)
+        at = m.start_us[found]
         ok = (found < end) & (at < deadline)
-        alive, current, end, deadline = alive[ok], found[ok], end[ok], deadline[ok]
-        reached_at.append((alive, at[ok]))
+        alive, found, end, deadline = alive[ok], found[ok], end[ok], deadline[ok]
+        reached = np.full(len(reach), NOT_REACHED, dtype=np.int64)
+        reached[alive] = at[ok]
+        reached_at.append(reached)
         reach[alive] += 1
     return reach, reached_at
 
@@ -150,7 +222,9 @@ def _walk_strict(m: _Moments, group: np.ndarray, end: np.ndarray, steps: int, de
         possible = candidates & holding
         ok = possible != 0
         alive, first, end, deadline, possible = alive[ok], first[ok], end[ok], deadline[ok], possible[ok]
-        reached_at.append((alive, m.start_us[first + lowest[possible]]))
+        reached = np.full(len(reach), NOT_REACHED, dtype=np.int64)
+        reached[alive] = m.start_us[first + lowest[possible]]
+        reached_at.append(reached)
         reach[alive] += 1
     return reach, reached_at
 
@@ -169,10 +243,9 @@ def _per_entity(entity, reach, reached_at, walked, rows, entry_us, steps, window
     furthest, chosen = best >> 40, latest - (best & ((1 << 40) - 1))
     last_entry = entry_us[walked[np.append(starts[1:], len(entity)) - 1]]
     in_progress = (furthest < steps) & (last_entry + window_us > now_us)
-    times = np.full((steps, len(chosen)), NOT_REACHED, dtype=np.int64)
-    for k, (alive, at) in enumerate(reached_at, start=1):
-        went_on = np.flatnonzero(furthest > k)
-        times[k, went_on] = at[np.searchsorted(alive, chosen[went_on])]
+    times = np.empty((steps, len(chosen)), dtype=np.int64)
+    for k, reached in enumerate(reached_at, start=1):
+        times[k] = reached[chosen]  # the chosen attempt reached step k + 1 exactly when furthest > k
     # Within the run, an attempt reaches the furthest step when that step is inside its own window.
     latest_entry_allowed = np.where(furthest > 1, times[furthest - 1, np.arange(len(chosen))] - window_us,
                                     np.iinfo(np.int64).min)

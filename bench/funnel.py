@@ -9,8 +9,9 @@ opened, let alone changed. "Now" is the newest event's time, so the last `--days
 For each setting, `--runs` rounds (after one untimed warm-up round), each timing once, in turn:
 - steps: `funnel_steps`, the step table (the number the issue's target is about);
 - report: `funnel_report`, everything `GET /api/v1/funnel` returns (steps, breakdown, trend, times);
-- read only: the engine's one SQL statement alone (`journey_sql` through `Warehouse.read_columns`), the
-  floor of this design: the rest of "steps" is the walk in numpy;
+- read only: the engine's one SQL statement alone (`journey_sql` through `Warehouse.read_columns`; it does
+  not sort), the floor of this design: the rest of "steps" is putting the rows in order and the walk, in
+  numpy;
 - ASOF SQL (indirect settings without a breakdown): the same furthest steps computed in SQL alone, one
   ASOF JOIN per step (for every attempt, the first event of the next step at or after the previous step),
   the design this engine replaced; its step counts are checked against the engine's.

@@ -2,8 +2,9 @@
 long each step takes, by segment and over time. Definitions: docs/metrics.md, "Funnel".
 
 One SQL statement reads the events that can take part (the step types, or every event for strict order,
-from the range's start to its end + the conversion window), sorted by entity and time; `analytics.funnel.walk`
-then follows every attempt through the steps in one pass over them. Every table below is built from that
+from the range's start to its end + the conversion window); numpy sorts them by entity and time
+(`analytics.funnel.journey_order`) and `analytics.funnel.walk` then follows every attempt through the steps
+in one pass over them. Every table below is built from that
 one result: `funnel_report` returns them all for the cost of one read.
 
 `FunnelOptions` holds the funnel's own settings, read from and written back to the URL like `Filters`.
@@ -201,7 +202,7 @@ def funnel_entities(wh: Warehouse, filters: Filters, start: datetime, end: datet
     campaign, device, region and landing_page. Sorted by entry time, then id."""
     ids = ("user_id", "session_id") if options.count == "users" else ("session_id", "user_id")
     walked = _walk(wh, filters, start, end, options, now, texts=ids + BREAKDOWNS)
-    outcome, rows = walked.outcome, walked.outcome.row
+    outcome, rows = walked.outcome, walked.rows
     table = pd.DataFrame({name: walked.columns[name][rows] for name in ids})
     table["furthest_step"] = outcome.furthest
     table["in_progress"] = outcome.in_progress
@@ -241,8 +242,14 @@ def session_funnel(wh: Warehouse, filters: Filters, start: datetime, end: dateti
 @dataclass(frozen=True)
 class _Walked:
     outcome: analysis.Outcome
-    columns: dict                      # the read's columns, by row
+    columns: dict                      # the read's columns, in the order read
+    order: analysis.JourneyOrder       # the rows by entity and time
     labels: dict | None = None         # breakdown code -> value
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The counted attempts' entry rows, in `columns`."""
+        return self.order.source(self.outcome.row)
 
 
 def _walk(wh: Warehouse, filters: Filters, start: datetime, end: datetime, options: FunnelOptions,
@@ -253,7 +260,7 @@ def _walk(wh: Warehouse, filters: Filters, start: datetime, end: datetime, optio
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     by_session = bool(texts)
     walked = _read_and_walk(wh, filters, start, end, options, now, breakdown, texts, by_session)
-    if breakdown and options.count == "users" and not by_session and _tied_entries_differ(walked.columns):
+    if breakdown and options.count == "users" and not by_session and _tied_entries_differ(walked):
         walked = _read_and_walk(wh, filters, start, end, options, now, breakdown, texts, True)
     return walked
 
@@ -261,31 +268,38 @@ def _walk(wh: Warehouse, filters: Filters, start: datetime, end: datetime, optio
 def _read_and_walk(wh, filters, start, end, options, now, breakdown, texts, by_session) -> _Walked:
     sql, params = journey_sql(filters, start, end, options, breakdown, texts, by_session)
     columns = wh.read_columns(sql, params)
+    tie = columns.pop("entry_session") if by_session else columns.get("breakdown_code")
+    order = analysis.JourneyOrder(columns["entity_key"], columns["event"], tie)
     # Read after the events, so that every value they carry is there (events are only ever added).
     labels = _breakdown_labels(wh, breakdown, start, end, options) if breakdown else None
-    outcome = analysis.walk(_journeys(columns), len(options.steps), _microseconds(options.window_length),
-                        options.order == "strict", _epoch_us(now))
-    return _Walked(outcome, columns, labels)
+    outcome = analysis.walk(_journeys(order), len(options.steps), _microseconds(options.window_length),
+                            options.order == "strict", _epoch_us(now))
+    return _Walked(outcome, columns, order, labels)
 
 
-def _tied_entries_differ(columns: dict) -> bool:
+def _tied_entries_differ(walked: _Walked) -> bool:
     """Whether an entity has two entries at the same instant with different breakdown values."""
-    key, event, code = columns["entity_key"], columns["event"], columns["breakdown_code"]
-    tied = (key[1:] == key[:-1]) & (event[1:] == event[:-1]) & (event[1:] & 1 == 1)
-    return bool(np.any(tied & (code[1:] != code[:-1])))
+    key, event = walked.order.key, walked.order.event
+    tied = np.flatnonzero((key[1:] == key[:-1]) & (event[1:] == event[:-1]) & (event[1:] & 1 == 1))
+    code = walked.columns["breakdown_code"]
+    return bool(np.any(code[walked.order.source(tied)] != code[walked.order.source(tied + 1)]))
 
 
 def journey_sql(filters: Filters, start: datetime, end: datetime, options: FunnelOptions,
                 breakdown: str | None = None, texts: tuple[str, ...] = (), by_session: bool = False
                 ) -> tuple[str, dict]:
-    """The events that can take part in the funnel, one row each, sorted by entity and time:
-    - entity_key: a hash of the user or session id;
+    """The events that can take part in the funnel (in indirect order: the steps' types, step-1 events only
+    as entries; in strict order: every event), one row each, in no particular order (sorting them in SQL
+    took half the funnel's time; `analytics.funnel.JourneyOrder` puts them in entity and time order):
+    - entity_key: a 64-bit hash of the user or session id;
     - event: epoch microseconds x 32 + (0-based step + 1) x 2 + entry, where step is -1 for an event that is
       no step and entry says whether the event is an attempt's entry (a step-1 event in range, of a session
       the filters select). One integer sorts and transfers faster than three columns;
     - breakdown_code (with `breakdown`): on entry rows, a hash of the entry session's value (else 0);
-    - `texts` (user_id, session_id or a breakdown): on entry rows, the value itself (else NULL).
-    Events at the same instant are ordered by session id (`by_session`), else by breakdown_code."""
+    - `texts` (user_id, session_id or a breakdown): on entry rows, the value itself (else NULL);
+    - entry_session (with `by_session`): on entry rows, the session id (else NULL).
+    An entity's events at the same instant are to be ordered by entry_session (`by_session`), else by
+    breakdown_code."""
     entity = _ENTITY_COLUMN[options.count]
     dims, params = dimension_predicate(filters, "e")
     entry = "(e.type = :step_0 AND e.ts < :end" + (" AND " + dims if options.count == "users" else "") + ")"
@@ -297,14 +311,15 @@ def journey_sql(filters: Filters, start: datetime, end: datetime, options: Funne
         columns.append("CASE WHEN " + entry + " THEN hash(" + _ATTRIBUTE_COLUMN[breakdown] + ") ELSE 0 END"
                        " AS breakdown_code")
     columns += ["CASE WHEN " + entry + " THEN " + _ATTRIBUTE_COLUMN[name] + " END AS " + name for name in texts]
+    if by_session:
+        columns.append("CASE WHEN " + entry + " THEN e.session_id END AS entry_session")
     joins_sessions = breakdown == "landing_page" or "landing_page" in texts
     sql = ("SELECT " + ", ".join(columns) + " FROM events e"
            + (" LEFT JOIN sessions s ON s.session_id = e.session_id" if joins_sessions else "")
            + " WHERE e.ts >= :start AND e.ts < :until"
-           + (" AND e.type IN :steps" if options.order == "indirect" else "")
-           + (" AND " + dims if options.count == "sessions" else "")
-           + " ORDER BY entity_key, event"
-           + (", e.session_id" if by_session else ", breakdown_code" if breakdown else ""))
+           # In indirect order a step-1 event only matters as an entry: the others are left out.
+           + (" AND e.type IN :steps AND (e.type <> :step_0 OR " + entry + ")" if options.order == "indirect" else "")
+           + (" AND " + dims if options.count == "sessions" else ""))
     params.update(start=start, end=end, until=end + options.window_length)
     if options.order == "indirect":
         params["steps"] = list(options.steps)
@@ -323,8 +338,8 @@ def _breakdown_labels(wh: Warehouse, breakdown: str, start: datetime, end: datet
     return {int(code): NOT_SET if pd.isna(value) else value for code, value in zip(rows["code"], rows["value"])}
 
 
-def _journeys(columns: dict) -> analysis.Journeys:
-    key, event = columns["entity_key"], columns["event"]
+def _journeys(order: analysis.JourneyOrder) -> analysis.Journeys:
+    key, event = order.key, order.event
     new_entity = np.ones(len(key), dtype=bool)
     new_entity[1:] = key[1:] != key[:-1]
     low = event & 31
@@ -340,7 +355,7 @@ def _steps(walked: _Walked, options: FunnelOptions) -> pd.DataFrame:
 
 def _breakdown(walked: _Walked, options: FunnelOptions) -> pd.DataFrame:
     outcome = walked.outcome
-    index, codes = pd.factorize(walked.columns["breakdown_code"][outcome.row])
+    index, codes = pd.factorize(walked.columns["breakdown_code"][walked.rows])
     table = analysis.step_tables(index, len(codes), outcome.furthest, outcome.in_progress, len(options.steps))
     values = np.array([walked.labels.get(int(code), NOT_SET) for code in codes] or [""], dtype=object)
     table.insert(0, options.breakdown, values[table.pop("group").to_numpy()])

@@ -49,9 +49,9 @@ def layout(filters: Filters, start, end):
     return html.Div([
         dcc.Interval(id="wall-timer", interval=(refresh or 3600) * 1000, disabled=refresh is None),
         dcc.Store(id="wall-as-of", data=_now_ms()),
-        dbc.Row([dbc.Col(html.H1("Today", className="wall-title mb-0")),
-                 dbc.Col(html.Div(id="wall-as-of-text", className="data-as-of text-body-secondary"),
-                         width="auto", className="align-self-end")], className="mb-2"),
+        html.Div([html.H1("Today", className="wall-title mb-0"),
+                  html.Span(id="wall-as-of-text", className="data-as-of text-body-secondary")],
+                 className="d-flex align-items-baseline gap-3 mb-2"),
         dbc.Row(id="wall-numbers", className="g-3 mb-3"),
         dbc.Row([
             dbc.Col(dcc.Graph(id="wall-revenue", figure=charts.empty(), config={"displaylogo": False},

@@ -112,23 +112,25 @@ def fit_curve(spend, outcome, *, bootstrap: int = 40, seed: int = 0,
     fitted = curve.predict(spend)
     r2 = 1 - np.sum((outcome - fitted) ** 2) / np.sum((outcome - outcome.mean()) ** 2)
     samples = _bootstrap(spend, outcome, curve, bootstrap, np.random.default_rng(seed))
-    return CurveFit(curve, float(spend.mean()), float(r2), held_out_mape(spend, outcome, holdout), samples)
+    return CurveFit(curve, float(spend.mean()), float(r2),
+                    held_out_mape(spend, outcome, holdout, start=_as_start(curve, spend)), samples)
 
 
-def held_out_mape(spend: np.ndarray, outcome: np.ndarray, holdout: float = HOLDOUT_SHARE) -> float:
+def held_out_mape(spend: np.ndarray, outcome: np.ndarray, holdout: float = HOLDOUT_SHARE, start=None) -> float:
     """Mean absolute percentage error on the last `holdout` share of periods, from a fit on the rest (the
     adstock runs through the whole series, so the held-out periods get their carry-over)."""
     cut = int(round(len(spend) * (1 - holdout)))
     if cut < 2 * BLOCK or cut >= len(spend):
         return float("nan")
-    early = _fit(spend[:cut], outcome[:cut])
+    early = _fit(spend[:cut], outcome[:cut], starts=None if start is None else [start])
     predicted = early.predict(spend)[cut:]
     actual = outcome[cut:]
     keep = actual > 0
     return float(np.mean(np.abs(predicted[keep] - actual[keep]) / actual[keep])) if keep.any() else float("nan")
 
 
-def _fit(spend: np.ndarray, outcome: np.ndarray, starts: list | None = None) -> Curve:
+def _fit(spend: np.ndarray, outcome: np.ndarray, starts: list | None = None, max_nfev: int = 200,
+         tolerance: float = 1e-8) -> Curve:
     scale_x, scale_y = spend.mean(), outcome.mean()
     x, y = spend / scale_x, outcome / scale_y
     lower = [DECAY_BOUNDS[0], np.log(RELATIVE_K_BOUNDS[0]), SHAPE_BOUNDS[0]]
@@ -136,7 +138,7 @@ def _fit(spend: np.ndarray, outcome: np.ndarray, starts: list | None = None) -> 
     best = None
     for start in starts or _starts(x, y):
         result = least_squares(_residuals, start, args=(x, y), bounds=(lower, upper), method="trf",
-                               x_scale=[0.3, 1.0, 0.5], max_nfev=200)
+                               x_scale=[0.3, 1.0, 0.5], max_nfev=max_nfev, ftol=tolerance, xtol=tolerance)
         if best is None or result.cost < best.cost:
             best = result
     theta, log_kappa, shape = best.x
@@ -172,15 +174,20 @@ def _bootstrap(spend, outcome, curve: Curve, n: int, rng) -> list[Curve]:
         return []
     fitted = curve.predict(spend)
     residual = outcome - fitted
-    scale_x = spend.mean()
-    start = np.array([curve.decay, np.log(curve.half_saturation / (scale_x / (1 - curve.decay))), curve.shape])
-    start = np.clip(start, [DECAY_BOUNDS[0], np.log(RELATIVE_K_BOUNDS[0]), SHAPE_BOUNDS[0]],
-                    [DECAY_BOUNDS[1], np.log(RELATIVE_K_BOUNDS[1]), SHAPE_BOUNDS[1]])
+    start = _as_start(curve, spend)
     samples = []
     for _ in range(n):
         resampled = np.maximum(fitted + _block_resample(residual, rng), 0.0)
-        samples.append(_fit(spend, resampled, starts=[start]))
+        # started at the point estimate, a refit needs few steps
+        samples.append(_fit(spend, resampled, starts=[start], max_nfev=60, tolerance=1e-5))
     return samples
+
+
+def _as_start(curve: Curve, spend: np.ndarray) -> np.ndarray:
+    """A fitted curve as the search's parameters (theta, log K relative to the mean adstock, S)."""
+    start = np.array([curve.decay, np.log(curve.half_saturation / (spend.mean() / (1 - curve.decay))), curve.shape])
+    return np.clip(start, [DECAY_BOUNDS[0], np.log(RELATIVE_K_BOUNDS[0]), SHAPE_BOUNDS[0]],
+                   [DECAY_BOUNDS[1], np.log(RELATIVE_K_BOUNDS[1]), SHAPE_BOUNDS[1]])
 
 
 def _block_resample(residual: np.ndarray, rng) -> np.ndarray:

@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from analytics import mmm, response
-from analytics.budget import ChannelInput, InfeasibleBudget, Recommendation, recommend
+from analytics.budget import ChannelInput, InfeasibleBudget, Recommendation, recommend, totals
 from data.warehouse import Warehouse
 from queries.attribution import AttributionOptions, attribution_report
 from queries.filters import FilterError
@@ -423,3 +423,146 @@ def recommendation_json(request: OptimizeRequest, responses: Responses, result: 
             "totals": {k: clean(v) for k, v in result.totals.items()},
             "channels": [{k: clean(v) for k, v in r.items()} for r in result.channels.to_dict("records")],
             "fits": [{k: clean(v) for k, v in r.items()} for r in fit_table(responses).to_dict("records")]}
+
+
+# -- the page's URL, and saved what-if scenarios --------------------------------------------------------
+
+PAGE_KEYS = ("attribution", "lookback", "source", "dataset", "scenario", "total", "target", "max_change",
+             "bounds", "locked", "scenarios")
+
+
+def request_from_query(params: dict) -> tuple[OptimizeRequest, tuple[str, ...]]:
+    """The optimizer request and the saved scenarios to compare, from the page's query-string keys
+    (`bounds=paid_search:100:300,affiliate::1.5x`, `locked=display,video`, `max_change=none`)."""
+    def text(key, default=""):
+        value = params.get(key, default)
+        return (value[-1] if isinstance(value, list) else value).strip()
+    body = {"source": text("source", "attribution") or "attribution", "scenario": text("scenario") or "max_response",
+            "attribution": text("attribution") or "last_click", "bounds": _bounds_of(text("bounds")),
+            "locked": [c for c in text("locked").split(",") if c]}
+    for key, name in (("total", "total_budget"), ("target", "target_roas"), ("lookback", "lookback")):
+        if text(key):
+            body[name] = _number(key, text(key))
+    if text("max_change"):
+        body["max_change"] = None if text("max_change").lower() == "none" else _number("max_change", text("max_change"))
+    if text("dataset"):
+        body["dataset"] = text("dataset")
+    if "lookback" in body:
+        body["lookback"] = int(body["lookback"]) if float(body["lookback"]).is_integer() else body["lookback"]
+    request = OptimizeRequest.parse(body)
+    return request, tuple(c for c in text("scenarios").split(",") if c)
+
+
+def _number(key: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise FilterError(key, text, "must be a number") from None
+    if not np.isfinite(value):
+        raise FilterError(key, text, "must be a finite number")
+    return value
+
+
+def _bounds_of(text: str) -> dict:
+    out = {}
+    for item in (i for i in text.split(",") if i):
+        parts = item.split(":")
+        if len(parts) != 3 or not parts[0]:
+            raise FilterError("bounds", item, "each bound is channel:min:max, e.g. paid_search:100:300 or affiliate::1.5x")
+        out[parts[0]] = [_bound_text(p) for p in parts[1:]]
+    return out
+
+
+def _bound_text(text: str):
+    if not text:
+        return None
+    if text.lower().endswith("x"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        return text  # the request's validation names it
+
+
+def request_to_query(request: OptimizeRequest, compare: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """The page's query-string keys for a request (defaults left out), as `request_from_query` reads them."""
+    pairs = [("attribution", request.attribution), ("source", request.source)]
+    if request.lookback != 30:
+        pairs.append(("lookback", str(request.lookback)))
+    if request.dataset:
+        pairs.append(("dataset", request.dataset))
+    pairs.append(("scenario", request.scenario))
+    if request.total_budget is not None:
+        pairs.append(("total", f"{request.total_budget:g}"))
+    if request.target_roas is not None:
+        pairs.append(("target", f"{request.target_roas:g}"))
+    if request.max_change != DEFAULT_MAX_CHANGE:
+        pairs.append(("max_change", "none" if request.max_change is None else f"{request.max_change:g}"))
+    bounds = ",".join(f"{c}:{_shown_bound(a)}:{_shown_bound(b)}" for c, (a, b) in sorted(request.bounds.items())
+                      if a is not None or b is not None)
+    if bounds:
+        pairs.append(("bounds", bounds))
+    if request.locked:
+        pairs.append(("locked", ",".join(sorted(request.locked))))
+    if compare:
+        pairs.append(("scenarios", ",".join(compare)))
+    return pairs
+
+
+def _shown_bound(value) -> str:
+    return "" if value is None else value if isinstance(value, str) else f"{value:g}"
+
+
+SCENARIO_NAME_MAX = 80
+
+
+def check_scenario(name, spend: dict, responses: Responses) -> tuple[str, dict]:
+    """A what-if scenario as it will be stored, or a FilterError naming the bad field."""
+    name = (name or "").strip() if isinstance(name, str) else ""
+    if not 1 <= len(name) <= SCENARIO_NAME_MAX:
+        raise FilterError("name", name, f"a scenario needs a name of 1 to {SCENARIO_NAME_MAX} characters")
+    clean = {}
+    for channel in responses.fits:
+        value = spend.get(channel)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value) or value < 0:
+            raise FilterError(channel, value, "spend must be a number ≥ 0")
+        clean[channel] = float(value)
+    return name, clean
+
+
+def save_scenario(conn, name: str, responses: Responses, dataset: str | None, spend: dict) -> None:
+    """Store (or replace) a named what-if split (through a writer connection, inside `Writer.call`)."""
+    conn.execute("DELETE FROM budget_scenarios WHERE name = ?", [name])
+    conn.execute("INSERT INTO budget_scenarios (name, source, dataset, period, spend, saved) VALUES (?, ?, ?, ?, ?, ?)",
+                 [name, responses.source, dataset or "", responses.period, json.dumps(spend, sort_keys=True),
+                  datetime.utcnow().replace(microsecond=0)])
+
+
+def saved_scenarios(wh: Warehouse, source: str, dataset: str | None) -> dict:
+    """name -> {channel: spend per period}, for the scenarios saved on this source (newest first)."""
+    rows = wh.read("SELECT name, spend FROM budget_scenarios WHERE source = :source AND dataset = :dataset "
+                   "ORDER BY saved DESC, name", {"source": source, "dataset": dataset or ""})
+    return {r.name: json.loads(r.spend) for r in rows.itertuples()}
+
+
+def scenario_comparison(responses: Responses, result: Recommendation, scenarios: dict) -> pd.DataFrame:
+    """Side by side, per channel: spend per period of the current plan, the optimizer's proposal and each
+    scenario; then the predicted outcome and ROAS of each (from the same curves)."""
+    channels = list(responses.fits)
+    plans = {"Current": {c: responses.fits[c].current_spend for c in channels},
+             "Optimizer": dict(zip(result.channels.channel, result.channels.recommended_spend))}
+    plans.update({name: {c: float(spend.get(c, 0.0)) for c in channels} for name, spend in scenarios.items()})
+    rows = [{"row": responses.labels.get(c, c), **{p: plan[c] for p, plan in plans.items()}} for c in channels]
+    outcome = {p: sum(float(responses.fits[c].curve.outcome(plan[c])) for c in channels) for p, plan in plans.items()}
+    total = {p: sum(plan.values()) for p, plan in plans.items()}
+    rows.append({"row": "Total spend", **total})
+    rows.append({"row": "Predicted outcome", **outcome})
+    rows.append({"row": "ROAS", **{p: outcome[p] / total[p] if total[p] > 0 else np.nan for p in plans}})
+    return pd.DataFrame(rows)
+
+
+def what_if(responses: Responses, spend: dict) -> dict:
+    """Predicted outcome and ROAS of a split, with the 90% interval, against the current plan."""
+    channels = channel_inputs(responses, OptimizeRequest(max_change=None))
+    split = np.array([float(spend.get(c.name, c.current)) for c in channels])
+    return totals(channels, split)

@@ -424,3 +424,55 @@ def test_target_roas_finds_the_largest_budget_reaching_it(demo):
     bigger = result.total_budget * 1.02
     best = brute_force_split(fns, bigger, np.zeros(len(fns)), current * 2.0)
     assert sum(float(f(s)) for f, s in zip(fns, best)) / bigger < 2.5
+
+
+# ---- the page's URL and saved scenarios -----------------------------------------------------------------
+
+def test_page_options_round_trip_through_the_url():
+    from urllib.parse import parse_qs, urlencode
+    request = q.OptimizeRequest(scenario="target_roas", target_roas=2.5, max_change=None, locked=["display"],
+                                bounds={"paid_search": [100.0, None], "affiliate": [None, "1.5x"]},
+                                attribution="time_decay", lookback=14)
+    text = urlencode(q.request_to_query(request, ("plan a", "plan b")), safe=",:")
+    back, compare = q.request_from_query(parse_qs(text))
+    assert back == request and compare == ("plan a", "plan b")
+    assert q.request_from_query({})[0] == q.OptimizeRequest()
+
+
+@pytest.mark.parametrize("params, field", [({"bounds": "paid_search"}, "bounds"), ({"total": "lots"}, "total"),
+                                           ({"max_change": "-1"}, "max_change"), ({"scenario": "x"}, "scenario"),
+                                           ({"bounds": "paid_search:big:"}, "bounds.paid_search.0")])
+def test_bad_page_options_name_the_field(params, field):
+    from queries.filters import FilterError
+    with pytest.raises(FilterError) as error:
+        q.request_from_query(params)
+    assert error.value.field == field
+
+
+def test_scenarios_are_saved_and_compared_with_the_same_curves(tmp_path):
+    from data.writer import make_writer
+    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    curve = Curve(0.2, 500.0, 1.2, 3000.0)
+    fit = type("Fit", (), {"curve": curve, "current_spend": 400.0, "samples": []})()
+    responses = q.Responses("attribution", "day", {"a": "A", "b": "B"}, {"a": fit, "b": fit}, pd.DataFrame())
+    name, spend = q.check_scenario(" more a ", {"a": 600.0, "b": 200}, responses)
+    assert name == "more a" and spend == {"a": 600.0, "b": 200.0}
+    writer = make_writer(wh)
+    try:
+        writer.call(lambda conn: q.save_scenario(conn, name, responses, None, spend))
+        writer.call(lambda conn: q.save_scenario(conn, name, responses, None, {"a": 500.0, "b": 300.0}))  # replaced
+    finally:
+        writer.stop()
+    saved = q.saved_scenarios(wh, "attribution", None)
+    assert saved == {"more a": {"a": 500.0, "b": 300.0}}
+    result = recommend([ChannelInput("a", "A", 400.0, curve), ChannelInput("b", "B", 400.0, curve)])
+    table = q.scenario_comparison(responses, result, saved).set_index("row")
+    assert table.loc["A", "more a"] == 500.0 and table.loc["Total spend", "Current"] == 800.0
+    assert table.loc["Predicted outcome", "more a"] == pytest.approx(float(curve.outcome(500.0) + curve.outcome(300.0)))
+    with pytest.raises(Exception) as error:
+        q.check_scenario("", {"a": 1, "b": 1}, responses)
+    assert error.value.field == "name"
+    with pytest.raises(Exception) as error:
+        q.check_scenario("x", {"a": -1, "b": 1}, responses)
+    assert error.value.field == "a"
+    wh.dispose()

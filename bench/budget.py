@@ -7,6 +7,8 @@ Part 1, channel table: a demo warehouse of `--days` days at `--scale` is generat
 directory (or `--keep DIR`, reused when it exists). Timed, for the last 30 and 90 days:
 - channel table: `attribution_report` (every model from one read of the journeys, the chosen one's table);
 - baseline: `channel_performance`, the last-click table the budget page showed before (queries/channels.py).
+Then the whole `POST /api/v1/budget/optimize` for the last 90 days, warm (the curves kept from an earlier
+request with the same data) and cold (the fit cache emptied before each request).
 
 Part 2, optimizer: 10 channels with known curves (adstock + Hill), 730 days of spend with 25% noise and
 outcome with 5% noise, synthesised here. Timed:
@@ -37,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from analytics.budget import ChannelInput, recommend  # noqa: E402
+from app import create_app  # noqa: E402
+from queries import budget as budget_queries  # noqa: E402
 from analytics.response import Curve, fit_curve  # noqa: E402
 from data.generate import generate  # noqa: E402
 from data.warehouse import Warehouse  # noqa: E402
@@ -83,6 +87,19 @@ def channel_table(args) -> list[str]:
         for model in ("last_click", "time_decay"):
             mine = timed(lambda: attribution_report(wh, Filters(), start, END, AttributionOptions(model)), args.runs)
             lines.append(row(f"last {days} days: channel table, {model}", mine, base))
+    lines += ["", "`POST /api/v1/budget/optimize` (Flask test client, last 90 days, 5 paid channels):", "",
+              "| request | median ms | p95 ms | × baseline |", "|---|---:|---:|---:|"]
+    client = create_app(wh).server.test_client()
+    url = (f"/api/v1/budget/optimize?from={END - timedelta(days=90):%Y-%m-%dT%H:%M:%SZ}"
+           f"&to={END:%Y-%m-%dT%H:%M:%SZ}")
+
+    def post(cold: bool):
+        if cold:
+            budget_queries._FITS.clear()  # what the first request after a change of data pays
+        assert client.post(url, json={}).status_code == 200
+    warm = timed(lambda: post(False), args.runs)
+    lines.append(row("warm (curves kept from an earlier request)", warm))
+    lines.append(row("cold (curves fitted in the request)", timed(lambda: post(True), args.runs), warm))
     wh.dispose()
     if not args.keep:
         shutil.rmtree(directory, ignore_errors=True)

@@ -247,6 +247,16 @@ TABLES = {
             value     DOUBLE NOT NULL,
             PRIMARY KEY (dataset, period, variable)
         )""",
+    # What-if budget splits saved by name on the budget page, to compare side by side.
+    "budget_scenarios": """
+        CREATE TABLE IF NOT EXISTS budget_scenarios (
+            name     VARCHAR PRIMARY KEY,
+            source   VARCHAR NOT NULL,
+            dataset  VARCHAR NOT NULL,
+            period   VARCHAR NOT NULL,
+            spend    VARCHAR NOT NULL,
+            saved    TIMESTAMP NOT NULL
+        )""",
     # Facts the demo generator used to produce the data (response curves, experiment effects,
     # incidents), one JSON document per topic, so tests and the budget view can be checked against them.
     "ground_truth": """

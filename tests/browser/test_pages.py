@@ -64,8 +64,8 @@ def test_budget_page_shows_spend_by_channel(start_pulse, raw):
     duo = start_pulse("/budget?" + WEEK_QUERY)
     rows = reference.spend(raw["ad_spend"], *WEEK)
     cost = (rows.cost * rows.share).groupby(rows.channel).sum()
-    duo.wait_for_element("#channel-grid .ag-row", timeout=20)
-    grid_text = duo.find_element("#channel-grid").text
+    duo.wait_for_element("#budget-channels .ag-row", timeout=20)
+    grid_text = duo.find_element("#budget-channels").text
     labels = raw["channels"].set_index("name").label
     for channel, amount in cost.items():
         assert labels[channel] in grid_text
@@ -75,7 +75,7 @@ def test_budget_page_shows_spend_by_channel(start_pulse, raw):
 
 def test_navbar_links_reach_every_page(start_pulse):
     duo = start_pulse("/?" + WEEK_QUERY)
-    for link, marker in (("#nav-funnel", "#funnel-chart"), ("#nav-budget", "#channel-grid"),
+    for link, marker in (("#nav-funnel", "#funnel-chart"), ("#nav-budget", "#budget-channels"),
                          ("#nav-monitoring", "#kpi-row")):
         duo.find_element(link).click()
         duo.wait_for_element(marker, timeout=20)

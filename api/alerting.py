@@ -75,7 +75,7 @@ def seed_demo_rules(conn) -> list[int]:
     """Add the three demo rules to a warehouse that has never had a rule (so rules a user deleted do not come
     back at the next start); returns the new ids, [] when nothing was added. Runs inside a writer
     transaction: `writer.call(seed_demo_rules)`."""
-    if conn.execute("SELECT count(*) FROM alert_rules").fetchone()[0] or q.rules_were_created(conn):
+    if q.has_rules(conn) or q.rules_were_created(conn):
         return []
     return [q.insert_rule(conn, validate_rule(dict(data)).model_dump()) for data in DEMO_RULES]
 

@@ -90,6 +90,10 @@ def delete_rule(conn, rule_id: int) -> bool:
     return bool(found)
 
 
+def has_rules(conn) -> bool:
+    return bool(conn.execute("SELECT count(*) FROM alert_rules").fetchone()[0])
+
+
 def rules_were_created(conn) -> bool:
     """Has this warehouse ever stored a rule (even if all were deleted since)? From the id sequence on
     DuckDB; elsewhere, whether any alert event was ever recorded."""

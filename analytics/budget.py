@@ -3,7 +3,9 @@ are known (analytics/response.py, analytics/mmm.py).
 
 Scenarios:
 - `max_response`: the split of a fixed total that maximises the total outcome;
-- `target_roas`: the largest total (and its split) whose best outcome / total still reaches a target ROAS.
+- `target_roas`: the largest total (and its split) whose best outcome / total still reaches a target ROAS;
+- `target_cpa`: the largest total (and its split) whose best orders stay at or under a target cost per
+  order: the same search on each channel's curve divided by its value per order (orders = outcome / value).
 
 Constraints, per channel: a minimum and a maximum (absolute, or a multiple of current spend), a lock (spend
 stays as it is), and a maximum change (a fraction of current spend). They combine into one interval per
@@ -14,7 +16,7 @@ the total hold exactly, whatever the solver's tolerance.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -22,7 +24,7 @@ from scipy.optimize import minimize
 
 from analytics.response import Curve
 
-SCENARIOS = ("max_response", "target_roas")
+SCENARIOS = ("max_response", "target_roas", "target_cpa")
 INTERVAL = (5.0, 95.0)
 TOLERANCE = 1e-9          # relative: the total is met to this share of itself
 UNCHANGED = 0.005         # a move under 0.5% of current spend is reported as no change
@@ -46,6 +48,13 @@ class ChannelInput:
     minimum: float | None = None         # absolute spend per period
     maximum: float | None = None
     locked: bool = False
+    value_per_order: float | None = None  # outcome per order (revenue: the average order value), for CPA
+
+    def in_orders(self) -> "ChannelInput":
+        """The channel with its outcome counted in orders (curves scaled by 1 / value per order)."""
+        scale = 1.0 / self.value_per_order
+        return replace(self, curve=replace(self.curve, beta=self.curve.beta * scale),
+                       samples=tuple(replace(c, beta=c.beta * scale) for c in self.samples))
 
 
 @dataclass
@@ -162,6 +171,25 @@ def repair(spend: np.ndarray, total: float, lo: np.ndarray, hi: np.ndarray) -> n
     return spend
 
 
+def target_cpa_budget(channels: list[ChannelInput], target: float, lo: np.ndarray,
+                      hi: np.ndarray) -> tuple[float, np.ndarray]:
+    """The largest total within [sum lo, sum hi] whose best split keeps total / orders ≤ `target`: the
+    target-ROAS search on the channels' orders (a CPA of c is c⁻¹ orders per unit of spend)."""
+    if target <= 0:
+        raise InfeasibleBudget("the target CPA must be above 0", "target_cpa", target)
+    missing = [c.name for c in channels if not c.value_per_order or c.value_per_order <= 0]
+    if missing:
+        raise InfeasibleBudget("a target CPA needs each channel's orders; no order value for "
+                               + ", ".join(missing), "target_cpa", target)
+    try:
+        return target_roas_budget([c.in_orders() for c in channels], 1.0 / target, lo, hi)
+    except InfeasibleBudget as error:  # say it in CPA: the best orders per unit of spend, inverted
+        best = getattr(error, "best", None)
+        raise InfeasibleBudget(f"no budget within the constraints reaches a CPA of {target:,.2f}"
+                               + (f": the best is {1 / best[0]:,.2f}, at a total of {best[1]:,.2f}" if best else ""),
+                               "target_cpa", target) from None
+
+
 def target_roas_budget(channels: list[ChannelInput], target: float, lo: np.ndarray,
                        hi: np.ndarray) -> tuple[float, np.ndarray]:
     """The largest total within [sum lo, sum hi] whose best split reaches outcome / total ≥ `target`.
@@ -180,8 +208,10 @@ def target_roas_budget(channels: list[ChannelInput], target: float, lo: np.ndarr
     values = [roas(total) for total in grid]
     peak = int(np.argmax([v for v, _ in values]))
     if values[peak][0] < target:
-        raise InfeasibleBudget(f"no budget within the constraints reaches a ROAS of {target:.2f}: the best is "
-                               f"{values[peak][0]:.2f}, at a total of {grid[peak]:,.2f}", "target_roas", target)
+        error = InfeasibleBudget(f"no budget within the constraints reaches a ROAS of {target:.2f}: the best is "
+                                 f"{values[peak][0]:.2f}, at a total of {grid[peak]:,.2f}", "target_roas", target)
+        error.best = (values[peak][0], grid[peak])
+        raise error
     if values[-1][0] >= target:
         return float(high_total), values[-1][1]
     above = max(i for i in range(peak, len(grid)) if values[i][0] >= target)
@@ -211,7 +241,8 @@ def _saturation_total(channels, lo, target) -> float:
 
 
 def recommend(channels: list[ChannelInput], scenario: str = "max_response", total_budget: float | None = None,
-              target_roas: float | None = None, max_change: float | None = None) -> Recommendation:
+              target_roas: float | None = None, max_change: float | None = None,
+              target_cpa: float | None = None) -> Recommendation:
     """Run a scenario and explain it. `total_budget` defaults to the current total spend."""
     if scenario not in SCENARIOS:
         raise InfeasibleBudget(f"scenario must be one of {', '.join(SCENARIOS)}", "scenario", scenario)
@@ -224,10 +255,14 @@ def recommend(channels: list[ChannelInput], scenario: str = "max_response", tota
         if total <= 0:
             raise InfeasibleBudget("the total budget must be above 0", "total_budget", total_budget)
         split = max_response(channels, total, lo, hi)
-    else:
+    elif scenario == "target_roas":
         if target_roas is None:
             raise InfeasibleBudget("the target_roas scenario needs a target ROAS", "target_roas", None)
         total, split = target_roas_budget(channels, float(target_roas), lo, hi)
+    else:
+        if target_cpa is None:
+            raise InfeasibleBudget("the target_cpa scenario needs a target CPA", "target_cpa", None)
+        total, split = target_cpa_budget(channels, float(target_cpa), lo, hi)
     table = channel_table(channels, split, lo, hi)
     binding = [c.name for c, s, a, b in zip(channels, split, lo, hi)
                if np.isclose(s, a, rtol=1e-6) or np.isclose(s, b, rtol=1e-6)]
@@ -261,6 +296,10 @@ def totals(channels: list[ChannelInput], split: np.ndarray) -> dict:
                     f"roas_{key}": value / spend.sum() if spend.sum() > 0 else None,
                     f"roas_{key}_low": low / spend.sum() if spend.sum() > 0 else None,
                     f"roas_{key}_high": high / spend.sum() if spend.sum() > 0 else None})
+    if all(c.value_per_order for c in channels):  # orders and cost per order, where orders are known
+        for key, spend in (("current", current), ("recommended", split)):
+            orders = total_outcome([c.in_orders() for c in channels], spend)
+            out.update({f"orders_{key}": orders, f"cpa_{key}": spend.sum() / orders if orders > 0 else None})
     uplift = _uplift_samples(channels, current, split)
     out["uplift"] = out["outcome_recommended"] - out["outcome_current"]
     out["uplift_low"], out["uplift_high"] = (float(np.percentile(uplift, INTERVAL[0])),

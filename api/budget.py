@@ -4,7 +4,7 @@
                               attribution (last_click, first_click, linear, position_based, time_decay) and
                               lookback (days, 1-90); with marginal ROAS from the response curves, and the
                               channel ranking under every model
-    POST /budget/optimize     the optimizer; body {source, dataset, scenario, total_budget, target_roas,
+    POST /budget/optimize     the optimizer; body {source, dataset, scenario, total_budget, target_roas, target_cpa,
                               bounds, locked, max_change, attribution, lookback}; the range from the query
                               string as above (source attribution)
     GET  /budget/pacing       this month's (or ?month=YYYY-MM) plan against actual spend per channel

@@ -59,6 +59,9 @@ PACING_COLUMNS = [
 ]
 
 
+TARGETS = {"target_roas": "ROAS", "target_cpa": "CPA (cost per order)"}   # scenarios with a `target`
+
+
 def _page_params(filters: Filters) -> dict:
     return {k: v for k, v in filters.extra.items() if k in q.PAGE_KEYS}
 
@@ -67,11 +70,11 @@ def _page_params(filters: Filters) -> dict:
 def layout(filters: Filters, start, end):
     wh = _state.warehouse()
     params = _page_params(filters)
-    # the target ROAS scenario chosen, its target not given yet: draw the form and ask for it
-    needs_target = params.get("scenario") == "target_roas" and not params.get("target")
+    # a target scenario chosen, its target not given yet: draw the form and ask for it
+    needs_target = params.get("scenario") in TARGETS and not params.get("target")
     request, compare = q.request_from_query({k: v for k, v in params.items() if not (needs_target and k == "scenario")})
     if needs_target:
-        request = request.model_copy(update={"scenario": "target_roas"})
+        request = request.model_copy(update={"scenario": params["scenario"]})
     attribution = AttributionOptions(request.attribution, request.lookback)
     report = attribution_report(wh, filters, start, end, attribution)
     sections = [html.H1("Budget", className="h3"),
@@ -164,7 +167,8 @@ def _optimizer_section(wh, filters, start, end, request, responses, compare, nee
     form = _optimizer_form(request, responses)
     if needs_target:
         return html.Div([html.H2("Optimizer", className="h5"), form,
-                         dbc.Alert("Give a target ROAS: the optimizer finds the largest budget reaching it.",
+                         dbc.Alert(f"Give a target {TARGETS[request.scenario]}: the optimizer finds the largest "
+                                   "budget reaching it.",
                                    color="secondary", className="py-2", id="budget-message")], className="mb-4")
     try:
         _, result = q.optimize(wh, filters, start, end, request)
@@ -177,6 +181,9 @@ def _optimizer_section(wh, filters, start, end, request, responses, compare, nee
               f"{t['outcome_recommended']:,.0f} ({t['outcome_recommended_low']:,.0f}–{t['outcome_recommended_high']:,.0f}), "
               f"ROAS {t['roas_recommended']:.2f}, on {t['recommended_spend']:,.0f} per {responses.period}; "
               f"uplift {t['uplift']:+,.0f} ({t['uplift_low']:+,.0f} to {t['uplift_high']:+,.0f}).")
+    if t.get("cpa_current") and t.get("cpa_recommended"):
+        totals += (f" Orders per {responses.period}: {t['orders_current']:,.1f} now at a CPA of {t['cpa_current']:,.2f}; "
+                   f"recommended {t['orders_recommended']:,.1f} at {t['cpa_recommended']:,.2f}.")
     scenarios = q.saved_scenarios(wh, responses.source, request.dataset)
     shown = {name: scenarios[name] for name in compare if name in scenarios}
     return html.Div([
@@ -191,11 +198,14 @@ def _optimizer_section(wh, filters, start, end, request, responses, compare, nee
 def _optimizer_form(request: q.OptimizeRequest, responses: q.Responses) -> html.Div:
     top = dbc.Row([
         _select("budget-scenario", "Scenario", [("Most outcome for a budget", "max_response"),
-                                                ("Largest budget reaching a target ROAS", "target_roas")],
+                                                ("Largest budget reaching a target ROAS", "target_roas"),
+                                                ("Largest budget within a target CPA", "target_cpa")],
                 request.scenario),
         _number("budget-total", f"Total budget per {responses.period}", request.total_budget,
                 hidden=request.scenario != "max_response"),
-        _number("budget-target", "Target ROAS", request.target_roas, hidden=request.scenario != "target_roas"),
+        _number("budget-target", "Target " + TARGETS.get(request.scenario, "ROAS"),
+                request.target_cpa if request.scenario == "target_cpa" else request.target_roas,
+                hidden=request.scenario not in TARGETS),
         _number("budget-max-change", "Max change per channel (fraction; empty: none)", request.max_change),
     ], className="g-2 mb-2 align-items-end")
     rows = [dbc.Row([dbc.Col(html.Small(responses.labels.get(c, c)), width=3),
@@ -335,8 +345,10 @@ def predict_what_if(values, ids, search):
           Input("budget-save", "n_clicks"), State("budget-scenario-name", "value"),
           State({"type": "budget-whatif", "channel": ALL}, "value"),
           State({"type": "budget-whatif", "channel": ALL}, "id"), State("url", "search"), prevent_initial_call=True)
-def save_what_if(_, name, values, ids, search):
+def save_what_if(clicks, name, values, ids, search):
     """Store the what-if split under its name and add it to the comparison (via the URL)."""
+    if not clicks:  # the button drawn anew (the page re-renders as its URL changes), not clicked
+        return no_update, no_update
     try:
         responses, request = _responses_of(search)
         spend = {i["channel"]: (float(v) if v not in (None, "") else None) for i, v in zip(ids, values)}

@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -80,7 +80,11 @@ def daily_outcome(wh: Warehouse, filters, start: datetime, end: datetime,
     revenue = credited.channels.set_index("channel")["revenue"]
     sessions = daily["sessions"].sum()
     per_session = (revenue.reindex(sessions.index).fillna(0.0) / sessions.where(sessions > 0)).fillna(0.0)
-    return pd.concat({"spend": daily["spend"], "outcome": daily["sessions"] * per_session}, axis=1)
+    frame = pd.concat({"spend": daily["spend"], "outcome": daily["sessions"] * per_session}, axis=1)
+    # What an attributed order is worth per channel: turns a revenue curve into an orders curve (target CPA).
+    orders = credited.channels.set_index("channel")["orders"]
+    frame.attrs["value_per_order"] = (revenue / orders.where(orders > 0)).dropna().to_dict()
+    return frame
 
 
 # -- response curves, from the warehouse or a media-mix dataset --------------------------------------
@@ -95,6 +99,7 @@ class Responses:
     history: pd.DataFrame             # per period: spend and outcome per channel (outcome: the channel's part)
     r2: float | None = None           # media mix: of the whole model
     mape: float | None = None
+    value_per_order: dict = field(default_factory=dict)   # channel -> outcome per order (attribution: AOV)
 
 
 _FITS: OrderedDict = OrderedDict()    # fits keyed by their data: the same data always fits the same
@@ -129,7 +134,9 @@ def attribution_responses(wh: Warehouse, filters, start: datetime, end: datetime
             continue
         fits[channel] = _cached(("curve", BOOTSTRAP, (spend, outcome)),
                                 lambda: response.fit_curve(spend, outcome, bootstrap=BOOTSTRAP))
-    return Responses("attribution", "day", {c: labels.get(c, c) for c in fits}, fits, daily)
+    value = daily.attrs.get("value_per_order", {})
+    return Responses("attribution", "day", {c: labels.get(c, c) for c in fits}, fits, daily,
+                     value_per_order={c: value[c] for c in fits if c in value})
 
 
 def channel_labels(wh: Warehouse) -> dict:
@@ -205,9 +212,10 @@ class OptimizeRequest(BaseModel):
 
     source: Literal["attribution", "mmm"] = "attribution"
     dataset: str | None = None
-    scenario: Literal["max_response", "target_roas"] = "max_response"
+    scenario: Literal["max_response", "target_roas", "target_cpa"] = "max_response"
     total_budget: float | None = Field(None, gt=0, allow_inf_nan=False)
     target_roas: float | None = Field(None, gt=0, allow_inf_nan=False)
+    target_cpa: float | None = Field(None, gt=0, allow_inf_nan=False)
     bounds: dict[str, tuple[Bound, Bound]] = {}
     locked: list[str] = []
     max_change: float | None = Field(DEFAULT_MAX_CHANGE, ge=0, allow_inf_nan=False)
@@ -220,6 +228,11 @@ class OptimizeRequest(BaseModel):
             raise ValueError("dataset: an imported media-mix dataset's name is needed with source mmm")
         if self.scenario == "target_roas" and self.target_roas is None:
             raise ValueError("target_roas: the target_roas scenario needs a target ROAS")
+        if self.scenario == "target_cpa" and self.target_cpa is None:
+            raise ValueError("target_cpa: the target_cpa scenario needs a target CPA (cost per order)")
+        if self.scenario == "target_cpa" and self.source != "attribution":
+            raise ValueError("scenario: target_cpa needs orders per channel, which only the warehouse's "
+                             "attribution has (source attribution)")
         try:
             AttributionOptions(self.attribution, self.lookback)
         except FilterError as error:
@@ -269,7 +282,8 @@ def channel_inputs(responses: Responses, request: OptimizeRequest) -> list[Chann
         low, high = request.bounds.get(name, (None, None))
         out.append(ChannelInput(name, responses.labels.get(name, name), fit.current_spend, fit.curve,
                                 tuple(fit.samples), _absolute(low, fit.current_spend),
-                                _absolute(high, fit.current_spend), name in request.locked))
+                                _absolute(high, fit.current_spend), name in request.locked,
+                                responses.value_per_order.get(name)))
     return out
 
 
@@ -290,7 +304,7 @@ def optimize(wh: Warehouse, filters, start: datetime, end: datetime,
     channels = channel_inputs(responses, request)
     try:
         return responses, recommend(channels, request.scenario, request.total_budget, request.target_roas,
-                                    request.max_change)
+                                    request.max_change, request.target_cpa)
     except InfeasibleBudget as error:
         raise FilterError(error.field or "bounds", _short(error.value), str(error)) from None
 
@@ -440,7 +454,8 @@ def request_from_query(params: dict) -> tuple[OptimizeRequest, tuple[str, ...]]:
     body = {"source": text("source", "attribution") or "attribution", "scenario": text("scenario") or "max_response",
             "attribution": text("attribution") or "last_click", "bounds": _bounds_of(text("bounds")),
             "locked": [c for c in text("locked").split(",") if c]}
-    for key, name in (("total", "total_budget"), ("target", "target_roas"), ("lookback", "lookback")):
+    target_field = "target_cpa" if body["scenario"] == "target_cpa" else "target_roas"
+    for key, name in (("total", "total_budget"), ("target", target_field), ("lookback", "lookback")):
         if text(key):
             body[name] = _number(key, text(key))
     if text("max_change"):
@@ -494,8 +509,9 @@ def request_to_query(request: OptimizeRequest, compare: tuple[str, ...] = ()) ->
     pairs.append(("scenario", request.scenario))
     if request.total_budget is not None:
         pairs.append(("total", f"{request.total_budget:g}"))
-    if request.target_roas is not None:
-        pairs.append(("target", f"{request.target_roas:g}"))
+    target = request.target_cpa if request.scenario == "target_cpa" else request.target_roas
+    if target is not None:
+        pairs.append(("target", f"{target:g}"))
     if request.max_change != DEFAULT_MAX_CHANGE:
         pairs.append(("max_change", "none" if request.max_change is None else f"{request.max_change:g}"))
     bounds = ",".join(f"{c}:{_shown_bound(a)}:{_shown_bound(b)}" for c, (a, b) in sorted(request.bounds.items())

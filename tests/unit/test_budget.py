@@ -426,6 +426,58 @@ def test_target_roas_finds_the_largest_budget_reaching_it(demo):
     assert sum(float(f(s)) for f, s in zip(fns, best)) / bigger < 2.5
 
 
+def test_target_cpa_on_one_channel_solves_the_cost_per_order_equation():
+    """One channel: the largest spend s with s / orders(s) = CPA, solved by hand with brentq on the
+    falling side of orders per unit of spend; orders = the curve's revenue / the value of an order."""
+    from scipy.optimize import brentq
+
+    from analytics.budget import target_cpa_budget
+    curve, value = Curve(decay=0.3, half_saturation=400.0, shape=1.6, beta=9000.0), 80.0
+    orders = lambda s: float(curve.outcome(s)) / value                       # noqa: E731
+    channel = ChannelInput("search", "Search", 300.0, curve, value_per_order=value)
+    grid = np.linspace(1, 20_000, 20_000)
+    peak = grid[np.argmax([orders(s) / s for s in grid])]                     # best orders per unit spend
+    for target in (15.0, 25.0):
+        expected = brentq(lambda s: s / orders(s) - target, peak, 1e7)
+        total, split = target_cpa_budget([channel], target, np.array([0.0]), np.array([np.inf]))
+        assert total == pytest.approx(expected, rel=1e-5) and split[0] == pytest.approx(total)
+
+
+def test_target_cpa_is_the_largest_budget_whose_best_split_stays_within_it():
+    curves = [Curve(0.2, 500.0, 1.3, 12_000.0), Curve(0.5, 300.0, 2.0, 5_000.0)]
+    values = [90.0, 40.0]                                                       # average order value
+    channels = [ChannelInput(f"c{i}", f"C{i}", 400.0, c, value_per_order=v) for i, (c, v) in enumerate(zip(curves, values))]
+    result = recommend(channels, "target_cpa", target_cpa=20.0, max_change=None)
+    spend = result.channels.recommended_spend.to_numpy()
+    orders = lambda split: sum(float(c.outcome(s)) / v for c, s, v in zip(curves, split, values))  # noqa: E731
+    assert spend.sum() / orders(spend) == pytest.approx(20.0, rel=1e-4)
+    assert result.totals["cpa_recommended"] == pytest.approx(20.0, rel=1e-4)
+    # 2 % more budget, split every way on a fine grid: no split keeps the CPA within 20
+    bigger = spend.sum() * 1.02
+    first = np.linspace(0, bigger, 4001)
+    best = max(orders((a, bigger - a)) for a in first)
+    assert bigger / best > 20.0
+    with pytest.raises(ValueError, match="CPA of 1.00"):
+        recommend(channels, "target_cpa", target_cpa=1.0, max_change=None)     # cheaper than any split
+    with pytest.raises(ValueError, match="no order value for c0"):
+        recommend([ChannelInput("c0", "C0", 400.0, curves[0])], "target_cpa", target_cpa=20.0)
+
+
+def test_api_target_cpa_uses_each_channels_order_value(demo):
+    client = create_app(demo).server.test_client()
+    url = "/api/v1/budget/optimize?from=2026-08-01T00:00:00Z&to=2026-11-20T00:00:00Z"
+    current = client.post(url, json={}).get_json()["totals"]
+    target = current["cpa_current"] * 1.1                                       # a little more room than now
+    answer = client.post(url, json={"scenario": "target_cpa", "target_cpa": target})
+    assert answer.status_code == 200, answer.get_json()
+    totals = answer.get_json()["totals"]
+    assert totals["cpa_recommended"] == pytest.approx(target, rel=1e-3)
+    assert totals["recommended_spend"] / totals["orders_recommended"] == pytest.approx(target, rel=1e-3)
+    mmm = client.post(url, json={"scenario": "target_cpa", "target_cpa": 10, "source": "mmm", "dataset": "x"})
+    assert mmm.status_code == 400 and mmm.get_json()["field"] == "scenario"
+    assert client.post(url, json={"scenario": "target_cpa"}).get_json()["field"] == "target_cpa"
+
+
 # ---- the page's URL and saved scenarios -----------------------------------------------------------------
 
 def test_page_options_round_trip_through_the_url():
@@ -437,6 +489,8 @@ def test_page_options_round_trip_through_the_url():
     back, compare = q.request_from_query(parse_qs(text))
     assert back == request and compare == ("plan a", "plan b")
     assert q.request_from_query({})[0] == q.OptimizeRequest()
+    by_cpa = q.OptimizeRequest(scenario="target_cpa", target_cpa=18.5)          # `target` is the scenario's target
+    assert q.request_from_query(parse_qs(urlencode(q.request_to_query(by_cpa))))[0] == by_cpa
 
 
 @pytest.mark.parametrize("params, field", [({"bounds": "paid_search"}, "bounds"), ({"total": "lots"}, "total"),

@@ -139,7 +139,7 @@ def test_an_unknown_experiment_names_it(start_pulse):
 def test_navbar_lists_experiments_after_funnel(start_pulse):
     duo = start_pulse("/funnel?from=2026-11-13&to=2026-11-20")
     names = [link.text for link in duo.find_elements("#navbar .nav-link")]
-    assert names == ["Monitoring", "Funnel", "Experiments", "Budget", "Alerts"]
+    assert names == ["Monitoring", "Funnel", "Experiments", "Budget", "Alerts", "Wall"]
     duo.find_element("#nav-experiments").click()
     duo.wait_for_element("#variant-grid", timeout=20)  # the most recent experiment, by default
     assert duo.find_element("#experiment-picker").get_attribute("value") == "checkout_redesign"

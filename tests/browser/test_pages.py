@@ -3,7 +3,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
-from dash.testing.errors import TestingTimeoutError
+from dash.testing import errors as dash_errors
 from dash.testing.wait import until
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
@@ -151,7 +151,7 @@ def test_clicking_a_channel_in_a_chart_filters_by_it(start_pulse, raw):
             ActionChains(duo.driver).move_to_element(bars[-1]).click().perform()
             until(lambda: f"channel={top}" in duo.driver.current_url, timeout=4)
             return True
-        except (TestingTimeoutError, StaleElementReferenceException, IndexError):
+        except (dash_errors.TestingTimeoutError, StaleElementReferenceException, IndexError):
             return False
     until(click_the_largest_bar, timeout=30)
     expected = reference.kpis(raw["events"], raw["ad_spend"], *WEEK, channel=(top,))

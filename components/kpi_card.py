@@ -41,7 +41,7 @@ def kpi_card(kpi: str, value, change=None, note: str | None = None, spark=None) 
     body = [
         html.Div(display.label, className="kpi-label text-body-secondary small text-uppercase"),
         html.Div(text, className="kpi-value fs-3 fw-semibold", id={"type": "kpi-value", "kpi": kpi}),
-        html.Div(formatting.change(change), className=f"kpi-change small {_tone(change, display.up_is_good)}",
+        html.Div(formatting.change(change), className=f"kpi-change small {tone(change, display.up_is_good)}",
                  id={"type": "kpi-change", "kpi": kpi}, title="against the comparison period"),
     ]
     if note:
@@ -52,7 +52,8 @@ def kpi_card(kpi: str, value, change=None, note: str | None = None, spark=None) 
     return dbc.Card(dbc.CardBody(body), className="kpi-card h-100", id={"type": "kpi-card", "kpi": kpi})
 
 
-def _tone(change, up_is_good: bool | None) -> str:
+def tone(change, up_is_good: bool | None) -> str:
+    """The colour class of a change: good news green, bad news red, neither grey."""
     if formatting.is_missing(change) or change == 0 or up_is_good is None:
         return "text-body-secondary"
     good = (change > 0) == up_is_good

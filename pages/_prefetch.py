@@ -20,6 +20,9 @@ import time
 from concurrent.futures import Future
 from typing import Any, Callable, Hashable
 
+from pages import _state
+from queries.filters import FilterError
+
 log = logging.getLogger(__name__)
 
 MIN_LEAD = 0.3        # seconds before the tick that a frame starts, at least
@@ -93,3 +96,34 @@ class Prefetcher:
             oldest = next(iter(self._scheduled))
             for table in (self._scheduled, self._frames, self._cost):
                 table.pop(oldest, None)
+
+
+# ---- what the live views (monitoring, wall) share: their clock, refresh parameter, view key and tick ----
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def refresh_seconds(filters, choices: tuple[str, ...], default: str) -> int | None:
+    """The URL's `refresh` in seconds (None: off), one of `choices`; a FilterError names it otherwise."""
+    value = filters.extra.get("refresh", default)
+    if value not in choices:
+        raise FilterError("refresh", value, f"must be one of {', '.join(choices)} (seconds, or off)")
+    return None if value == "off" else int(value)
+
+
+def view_of(search: str | None) -> tuple:
+    """A view's key for its frames: its URL's query string, the display time zone and the warehouse."""
+    return (search or "", _state.timezone(), _state.warehouse())
+
+
+def refresh_tick(prefetcher: Prefetcher, search: str | None, refresh_of: Callable[[str], int | None]) -> int:
+    """A refresh tick's instant for the view at `search`: a prefetched frame's when one is ready, else now.
+    `refresh_of(search)` is the view's refresh interval (None: off); a bad one leaves the instant at now
+    (the page itself names the parameter)."""
+    now = now_ms()
+    try:
+        refresh = refresh_of(search or "")
+    except FilterError:
+        return now
+    return now if refresh is None else prefetcher.tick(view_of(search), refresh, now)

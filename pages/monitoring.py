@@ -6,7 +6,6 @@ Clicking a channel in a chart filters the view by it.
 """
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -21,7 +20,8 @@ from components.filter_bar import filter_bar
 from components.grid import grid, number_column, rows, text_column
 from components.kpi_card import kpi_card
 from pages import _state
-from pages._prefetch import Prefetcher
+from pages import _prefetch
+from pages._prefetch import Prefetcher, now_ms
 from queries.annotations import KINDS, MAX_TEXT, annotations_between, insert_annotation
 from queries.channels import campaign_performance, channel_list, channel_performance
 from queries.dimensions import dimension_options
@@ -43,11 +43,7 @@ CAMPAIGN_COLUMNS = [
 
 
 def refresh_seconds(filters: Filters) -> int | None:
-    value = filters.extra.get("refresh", "off")
-    allowed = [v for _, v in REFRESH_OPTIONS]
-    if value not in allowed:
-        raise FilterError("refresh", value, f"must be one of {', '.join(allowed)} (seconds, or off)")
-    return None if value == "off" else int(value)
+    return _prefetch.refresh_seconds(filters, tuple(v for _, v in REFRESH_OPTIONS), "off")
 
 
 @_state.with_filters()
@@ -70,7 +66,7 @@ def layout(filters: Filters, start, end):
         dcc.Interval(id="clock", interval=1000),
         # The instant the view shows: every part of one refresh computes "now" from it, so the tiles,
         # charts and tables agree with each other, and share the cached pieces of their queries.
-        dcc.Store(id="as-of", data=_now_ms()),
+        dcc.Store(id="as-of", data=now_ms()),
         html.Div(id="freshness"),
         dbc.Row(id="kpi-row", className="g-2"),
         dbc.Row([dbc.Col(_graph("chart-revenue"), lg=6), dbc.Col(_graph("chart-sessions"), lg=6)]),
@@ -85,10 +81,6 @@ def _graph(chart_id: str) -> dcc.Graph:
     return dcc.Graph(id=chart_id, figure=charts.empty(), config={"displaylogo": False}, className="pulse-graph")
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def view_part(name: str, outputs: int):
     """A part of the view, `part(filters, now, data)`, as a callback of (as-of, URL search): its data, from
     the prefetched frame of that instant if there is one (pages/_prefetch.py), else computed by
@@ -98,13 +90,13 @@ def view_part(name: str, outputs: int):
         def callback_(as_of, search):
             try:
                 filters = Filters.from_query(search or "")
-                now = datetime.fromtimestamp((as_of or _now_ms()) / 1000, timezone.utc)
+                now = datetime.fromtimestamp((as_of or now_ms()) / 1000, timezone.utc)
                 tz = _state.timezone()
                 start, end = filters.resolve(now, tz)
             except FilterError:
                 return (no_update,) * outputs
             wh = _state.warehouse()
-            frame = PREFETCH.frame((search or "", tz, wh), as_of) if as_of else None
+            frame = PREFETCH.frame(_prefetch.view_of(search), as_of) if as_of else None
             data = frame[name] if frame else PART_DATA[name](wh, tz, filters, now, start, end)
             return part(filters, now, data)
         callback_.__doc__ = part.__doc__
@@ -157,14 +149,7 @@ PREFETCH = Prefetcher(_frame)
 def tick(_, search):
     """A refresh: move the view's instant to now, or to that of the prefetched frame if one is ready; the
     parts below recompute in place (no spinner)."""
-    now = _now_ms()
-    try:
-        refresh = refresh_seconds(Filters.from_query(search or ""))
-    except FilterError:
-        return now
-    if refresh is None:
-        return now
-    return PREFETCH.tick((search or "", _state.timezone(), _state.warehouse()), refresh, now)
+    return _prefetch.refresh_tick(PREFETCH, search, lambda query: refresh_seconds(Filters.from_query(query)))
 
 
 @callback(Output("freshness", "children"), Output("kpi-row", "children"),
@@ -239,7 +224,7 @@ def add_annotation(_, when, kind, text):
         writer.call(lambda conn: insert_annotation(conn, moment.to_pydatetime(), kind, text or ""))
     except ValueError as error:
         return dbc.Alert(str(error), color="warning"), no_update
-    return dbc.Alert(f"Added: {kind} at {when}", color="success", duration=4000), _now_ms()
+    return dbc.Alert(f"Added: {kind} at {when}", color="success", duration=4000), now_ms()
 
 
 def _freshness(newest: datetime | None, now: datetime) -> html.Div:

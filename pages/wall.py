@@ -9,7 +9,6 @@ like the monitoring view (pages/_prefetch.py).
 """
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 
 import dash
@@ -18,9 +17,10 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from components import charts, formatting
-from components.kpi_card import KPI_DISPLAY
+from components.kpi_card import KPI_DISPLAY, tone
 from pages import _state
-from pages._prefetch import Prefetcher
+from pages import _prefetch
+from pages._prefetch import Prefetcher, now_ms
 from queries.alerts import active
 from queries.channels import channel_performance
 from queries.filters import FilterError, Filters
@@ -37,10 +37,7 @@ REFRESH_CHOICES = ("1", "2", "5", "10", "30", "60", "off")
 
 
 def refresh_seconds(filters: Filters) -> int | None:
-    value = filters.extra.get("refresh", "10")
-    if value not in REFRESH_CHOICES:
-        raise FilterError("refresh", value, f"must be one of {', '.join(REFRESH_CHOICES)} (seconds, or off)")
-    return None if value == "off" else int(value)
+    return _prefetch.refresh_seconds(filters, REFRESH_CHOICES, "10")
 
 
 @_state.with_filters(DEFAULTS)
@@ -48,7 +45,7 @@ def layout(filters: Filters, start, end):
     refresh = refresh_seconds(filters)
     return html.Div([
         dcc.Interval(id="wall-timer", interval=(refresh or 3600) * 1000, disabled=refresh is None),
-        dcc.Store(id="wall-as-of", data=_now_ms()),
+        dcc.Store(id="wall-as-of", data=now_ms()),
         html.Div([html.H1("Today", className="wall-title mb-0"),
                   html.Span(id="wall-as-of-text", className="data-as-of text-body-secondary")],
                  className="d-flex align-items-baseline gap-3 mb-2"),
@@ -61,10 +58,6 @@ def layout(filters: Filters, start, end):
         ], className="g-3"),
         html.Div(id="wall-alert", className="mt-3"),
     ], className="wall")
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def wall_data(wh, tz: str, filters: Filters, now: datetime) -> dict:
@@ -105,14 +98,7 @@ PREFETCH = Prefetcher(_frame)
 @callback(Output("wall-as-of", "data"), Input("wall-timer", "n_intervals"), State("url", "search"),
           prevent_initial_call=True)
 def tick(_, search):
-    now = _now_ms()
-    try:
-        refresh = refresh_seconds(Filters.from_query(search or "", DEFAULTS))
-    except FilterError:
-        return now
-    if refresh is None:
-        return now
-    return PREFETCH.tick((search or "", _state.timezone(), _state.warehouse()), refresh, now)
+    return _prefetch.refresh_tick(PREFETCH, search, lambda query: refresh_seconds(Filters.from_query(query, DEFAULTS)))
 
 
 @callback(Output("wall-numbers", "children"), Output("wall-revenue", "figure"), Output("wall-mix", "figure"),
@@ -121,13 +107,13 @@ def tick(_, search):
 def show(as_of, search):
     try:
         filters = Filters.from_query(search or "", DEFAULTS)
-        now = datetime.fromtimestamp((as_of or _now_ms()) / 1000, timezone.utc)
+        now = datetime.fromtimestamp((as_of or now_ms()) / 1000, timezone.utc)
         tz = _state.timezone()
         filters.resolve(now, tz)
     except FilterError:
         return (no_update,) * 5
     wh = _state.warehouse()
-    data = PREFETCH.frame((search or "", tz, wh), as_of) if as_of else None
+    data = PREFETCH.frame(_prefetch.view_of(search), as_of) if as_of else None
     data = data or wall_data(wh, tz, filters, now)
     shown = pd.Timestamp(now).tz_convert(tz)
     return ([_number(kpi, data) for kpi in HEADLINE], charts.filling(_revenue_chart(data, tz)), charts.filling(
@@ -138,7 +124,7 @@ def show(as_of, search):
 def _number(kpi: str, data: dict) -> dbc.Col:
     display, row = KPI_DISPLAY[kpi], data["kpis"].loc[kpi]
     value = formatting.FORMATTERS[display.format](row.current)
-    lines = [html.Div(f"{formatting.change(row.change)} vs last week", className=_tone(row.change, display.up_is_good),
+    lines = [html.Div(f"{formatting.change(row.change)} vs last week", className=tone(row.change, display.up_is_good),
                       id={"type": "wall-change", "kpi": kpi})]
     if kpi == "spend" and data["plan"]:
         pace = row.current / data["plan"] - 1
@@ -149,12 +135,6 @@ def _number(kpi: str, data: dict) -> dbc.Col:
         html.Div(value, className="wall-value fw-semibold", id={"type": "wall-value", "kpi": kpi}),
         *lines,
     ]), className="h-100 wall-card"), lg=True, md=4, sm=6)
-
-
-def _tone(change, up_is_good) -> str:
-    if formatting.is_missing(change) or change == 0 or up_is_good is None:
-        return "text-body-secondary"
-    return "text-success" if (change > 0) == up_is_good else "text-danger"
 
 
 def _revenue_chart(data: dict, tz: str) -> dict:

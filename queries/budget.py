@@ -24,6 +24,7 @@ from analytics.budget import ChannelInput, InfeasibleBudget, Recommendation, rec
 from data.warehouse import Warehouse
 from queries.attribution import AttributionOptions, attribution_report
 from queries.filters import FilterError
+from queries.plan import planned_by_channel
 from queries.scope import dimension_predicate
 
 DAY = timedelta(days=1)
@@ -341,12 +342,12 @@ def pacing(wh: Warehouse, now: datetime) -> pd.DataFrame:
         WHERE b.month = :month
         GROUP BY ALL ORDER BY any_value(c.sort_order), b.channel""",
         {"first": first, "last": last, "now": now, "since": since, "month": first.date()})
+    table["expected_to_date"] = table["channel"].map(planned_by_channel(wh, first, now)).fillna(0.0)
     return pace_table(table, (now - first) / DAY, (last - first) / DAY, (now - since) / DAY)
 
 
 def pace_table(table: pd.DataFrame, elapsed_days: float, month_days: float, recent_days: float) -> pd.DataFrame:
     table = table.astype({"planned": float, "spend_to_date": float, "recent": float})
-    table["expected_to_date"] = table.planned * elapsed_days / month_days
     table["run_rate"] = table.recent / recent_days if recent_days > 0 else np.nan
     table["projected"] = table.spend_to_date + table.run_rate * (month_days - elapsed_days)
     table["pace"] = table.projected / table.planned.where(table.planned > 0)

@@ -1,5 +1,6 @@
-"""The spend plan: what the monthly budgets (`budgets`) planned to spend over a range, spread evenly over
-each month's hours, for "spend against plan" on the wall display."""
+"""The spend plan: what the monthly budgets (`budgets`) planned to spend over a range, each month's budget
+spread evenly over the month's (UTC) hours. One definition for the wall's "spend against plan" and the
+budget view's pacing ("plan to date")."""
 from __future__ import annotations
 
 import calendar
@@ -11,26 +12,25 @@ from data.warehouse import Warehouse
 from queries.filters import Filters
 
 
-def planned_spend(wh: Warehouse, filters: Filters, start: datetime, end: datetime) -> float | None:
-    """Planned spend over [start, end) (UTC) for the filters' channels: each month's budget spread evenly
-    over the month's (UTC) hours. None when no budget covers the range."""
+def planned_by_channel(wh: Warehouse, start: datetime, end: datetime) -> pd.Series:
+    """Planned spend over [start, end) (UTC) per channel with a budget in those months."""
     months = _months(start, end)
-    channels = list(filters.channel) or None
-    rows = wh.read("""
-        SELECT month, sum(planned) AS planned FROM budgets
-        WHERE month IN :months AND (:all_channels OR channel IN :channels)
-        GROUP BY month""", {"months": [m.date() for m in months], "all_channels": channels is None,
-                            "channels": channels or ["-"]})
-    if rows.empty:
-        return None
-    budget = {pd.Timestamp(r.month).date(): r.planned for r in rows.itertuples()}
-    total = 0.0
+    rows = wh.read("SELECT month, channel, planned FROM budgets WHERE month IN :months",
+                   {"months": [m.date() for m in months]})
+    share = {}
     for month in months:
-        days = calendar.monthrange(month.year, month.month)[1]
-        month_end = month + timedelta(days=days)
-        overlap = min(end, month_end) - max(start, month)
-        total += budget.get(month.date(), 0.0) * max(overlap, timedelta(0)) / timedelta(days=days)
-    return total
+        month_end = month + timedelta(days=calendar.monthrange(month.year, month.month)[1])
+        share[month.date()] = max(min(end, month_end) - max(start, month), timedelta(0)) / (month_end - month)
+    weights = pd.to_datetime(rows["month"]).dt.date.map(share).astype(float)
+    return (rows["planned"].astype(float) * weights).groupby(rows["channel"]).sum()
+
+
+def planned_spend(wh: Warehouse, filters: Filters, start: datetime, end: datetime) -> float | None:
+    """Planned spend over [start, end) for the filters' channels; None when no budget covers them."""
+    plan = planned_by_channel(wh, start, end)
+    if filters.channel:
+        plan = plan[plan.index.isin(filters.channel)]
+    return float(plan.sum()) if len(plan) else None
 
 
 def _months(start: datetime, end: datetime) -> list[datetime]:
@@ -38,6 +38,5 @@ def _months(start: datetime, end: datetime) -> list[datetime]:
     out = []
     while month < end:
         out.append(month)
-        days = calendar.monthrange(month.year, month.month)[1]
-        month += timedelta(days=days)
+        month += timedelta(days=calendar.monthrange(month.year, month.month)[1])
     return out

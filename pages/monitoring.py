@@ -7,7 +7,7 @@ Clicking a channel in a chart filters the view by it.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dash
 import dash_bootstrap_components as dbc
@@ -15,8 +15,9 @@ import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 from flask import current_app
 
-from components import charts, formatting
+from components import charts
 from components.filter_bar import filter_bar
+from components.freshness import freshness
 from components.grid import grid, number_column, rows, text_column
 from components.kpi_card import kpi_card
 from pages import _state
@@ -33,7 +34,6 @@ from queries.timeseries import TOTAL, timeseries
 dash.register_page(__name__, path="/", name="Monitoring", title="Pulse · Monitoring", order=0)
 
 REFRESH_OPTIONS = (("Off", "off"), ("5 s", "5"), ("10 s", "10"), ("30 s", "30"), ("1 min", "60"), ("5 min", "300"))
-STALE_AFTER = timedelta(minutes=10)  # no event for this long: tracking may be broken
 CAMPAIGN_COLUMNS = [
     text_column("campaign", "Campaign", pinned="left"), text_column("label", "Channel"),
     number_column("sessions", "Sessions", "integer"), number_column("orders", "Orders", "integer"),
@@ -158,7 +158,7 @@ def tick(_, search):
 def tiles(filters, now, data):
     tz, table, totals = _state.timezone(), data["kpis"], data["totals"]
     spend_note = "not split by device or region" if (filters.device or filters.region) else None
-    return _freshness(data["newest"], now), [
+    return freshness(data["newest"], now, tz), [
         dbc.Col(kpi_card(row.kpi, row.current, row.change,
                          spend_note if row.kpi in ("spend", "roas", "cpa", "cac") else None,
                          charts.sparkline(totals[row.kpi], charts.local(totals.bucket, tz))),
@@ -225,21 +225,6 @@ def add_annotation(_, when, kind, text):
     except ValueError as error:
         return dbc.Alert(str(error), color="warning"), no_update
     return dbc.Alert(f"Added: {kind} at {when}", color="success", duration=4000), now_ms()
-
-
-def _freshness(newest: datetime | None, now: datetime) -> html.Div:
-    tz = _state.timezone()
-    if newest is None:
-        return dbc.Alert("No events yet.", color="info", id="stale-banner")
-    shown = pd.Timestamp(newest).tz_localize("UTC").tz_convert(tz)
-    as_of = html.Small(f"Data as of {shown:%Y-%m-%d %H:%M:%S} ({tz})", id="data-as-of",
-                       className="text-body-secondary")
-    silent = now.replace(tzinfo=None) - newest
-    if silent <= STALE_AFTER:
-        return html.Div(as_of, className="mb-2")
-    return html.Div([dbc.Alert(
-        f"No event has arrived for {formatting.duration(silent)}: is tracking broken?",
-        color="danger", id="stale-banner", className="mb-1"), as_of], className="mb-2")
 
 
 @callback(Output("url", "search", allow_duplicate=True), Input("filter-refresh", "value"),

@@ -17,6 +17,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from components import charts, formatting
+from components.freshness import freshness
 from components.kpi_card import KPI_DISPLAY, tone
 from pages import _state
 from pages import _prefetch
@@ -47,6 +48,7 @@ def layout(filters: Filters, start, end):
         dcc.Interval(id="wall-timer", interval=(refresh or 3600) * 1000, disabled=refresh is None),
         dcc.Store(id="wall-as-of", data=now_ms()),
         html.Div([html.H1("Today", className="wall-title mb-0"),
+                  html.Div(id="wall-freshness"),
                   html.Span(id="wall-as-of-text", className="data-as-of text-body-secondary")],
                  className="d-flex align-items-baseline gap-3 mb-2"),
         dbc.Row(id="wall-numbers", className="g-3 mb-3"),
@@ -103,7 +105,7 @@ def tick(_, search):
 
 
 @callback(Output("wall-numbers", "children"), Output("wall-revenue", "figure"), Output("wall-mix", "figure"),
-          Output("wall-alert", "children"), Output("wall-as-of-text", "children"),
+          Output("wall-alert", "children"), Output("wall-freshness", "children"), Output("wall-as-of-text", "children"),
           Input("wall-as-of", "data"), State("url", "search"))
 def show(as_of, search):
     try:
@@ -112,14 +114,14 @@ def show(as_of, search):
         tz = _state.timezone()
         filters.resolve(now, tz)
     except FilterError:
-        return (no_update,) * 5
+        return (no_update,) * 6
     wh = _state.warehouse()
     data = PREFETCH.frame(_prefetch.view_of(search), as_of) if as_of else None
     data = data or wall_data(wh, tz, filters, now)
     shown = pd.Timestamp(now).tz_convert(tz)
     return ([_number(kpi, data) for kpi in HEADLINE], charts.filling(_revenue_chart(data, tz)), charts.filling(
         charts.channel_mix(data["mix"], "revenue", "Revenue by channel")), _top_alert(data["alerts"]),
-        f"Data as of {shown:%H:%M:%S} ({tz})")
+        freshness(data["newest"], now, tz), f"Updated {shown:%H:%M:%S}")
 
 
 def _number(kpi: str, data: dict) -> dbc.Col:

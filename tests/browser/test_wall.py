@@ -114,7 +114,7 @@ def test_a_server_restart_ends_with_fresh_numbers_and_no_reload(dash_duo, wareho
         duo.driver.get(server.url + "/wall?kiosk=1&refresh=2&" + TODAY_QUERY)
         duo.wait_for_element("#wall-numbers .card", timeout=30)
         duo.driver.execute_script("window.notReloaded = true;")
-        until(lambda: duo.find_element("#wall-as-of-text").text.startswith("Data as of"), timeout=20)
+        until(lambda: duo.find_element("#wall-as-of-text").text.startswith("Updated"), timeout=20)
         revenue = duo.find_element("#wall-numbers .wall-value").text
         server.kill()
         killed_at = time.time()

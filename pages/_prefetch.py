@@ -8,9 +8,9 @@ a second old, and the view's parts only format it.
 Each tick schedules the view's next frame at tick + refresh interval - lead, the lead being twice what the
 last frame took (at least 0.3 s). A frame is a snapshot of what the warehouse held when it was computed,
 labelled with its instant, which the page shows as "Data as of". A tick uses the newest frame no older than
-its lead plus a second and a half; otherwise (first tick, a filter change, a late frame) the parts compute
-for the tick's own instant, as without prefetching. Frames are kept per view (page, URL, time zone), so
-viewers of the same view share them.
+its lead plus a second and a half; otherwise (first tick, a filter change, a late frame) the frame of the
+tick's own instant is computed when its parts ask for it, once for all of them. Frames are kept per view
+(page, URL, time zone), so viewers of the same view share them.
 """
 from __future__ import annotations
 
@@ -44,21 +44,36 @@ class Prefetcher:
         with self._lock:
             frame = self._frames.get(view)
             lead = self._lead(view, refresh_s)
-            usable = frame is not None and 0 <= now_ms - frame[0] <= (lead + SLACK) * 1000
+            usable = (frame is not None and 0 <= now_ms - frame[0] <= (lead + SLACK) * 1000
+                      and not _failed(frame[1]))
             self._schedule(view, max(0.0, refresh_s - lead))
         return frame[0] if usable else now_ms
 
-    def frame(self, view: Hashable, instant_ms: int, timeout: float = 30.0) -> Any | None:
-        """The frame computed for `instant_ms` (waiting while it is computed), or None if there is none
-        or it failed: the caller then computes for itself."""
+    def at(self, view: Hashable, instant_ms: int, timeout: float = 60.0) -> Any:
+        """The frame of `view` at `instant_ms`, computed once for every caller: the prefetched one when it
+        is for that instant, else computed now by the first caller while the others wait. The parts of
+        one refresh (tiles, charts, tables) arrive as separate requests with the same instant; sharing one
+        frame spares each the others' work (the same pieces, the same series)."""
         with self._lock:
             frame = self._frames.get(view)
-        if frame is None or frame[0] != instant_ms:
-            return None
+            usable = frame is not None and frame[0] == instant_ms and not _failed(frame[1])
+            if not usable:
+                frame = (instant_ms, Future())
+                if view not in self._frames or self._frames[view][0] <= instant_ms:
+                    self._frames[view] = frame  # the newest instant asked for: a tick may show it too
+        if not usable:
+            self._fill(view, *frame)
+        return frame[1].result(timeout=timeout)
+
+    def _fill(self, view: Hashable, instant_ms: int, result: Future) -> None:
+        began = time.perf_counter()
         try:
-            return frame[1].result(timeout=timeout)
-        except Exception:  # noqa: BLE001 - logged where it was computed; the caller computes instead
-            return None
+            result.set_result(self._compute(view, instant_ms))
+        except Exception as error:  # noqa: BLE001 - every waiter gets the error; a later call tries again
+            log.warning("computing %r at %s failed: %s", view, instant_ms, error)
+            result.set_exception(error)
+        with self._lock:
+            self._cost[view] = time.perf_counter() - began
 
     def _lead(self, view: Hashable, refresh_s: float) -> float:
         return min(max(MIN_LEAD, 2 * self._cost.get(view, MIN_LEAD)), refresh_s / 2)
@@ -82,20 +97,17 @@ class Prefetcher:
         result: Future = Future()
         with self._lock:
             self._frames[view] = (instant, result)
-        began = time.perf_counter()
-        try:
-            result.set_result(self._compute(view, instant))
-        except Exception as error:  # noqa: BLE001 - a failed frame only means the tick computes itself
-            log.warning("prefetching %r failed: %s", view, error)
-            result.set_exception(error)
-        with self._lock:
-            self._cost[view] = time.perf_counter() - began
+        self._fill(view, instant, result)
 
     def _forget_old_views(self) -> None:
         while len(self._scheduled) > MAX_VIEWS:
             oldest = next(iter(self._scheduled))
             for table in (self._scheduled, self._frames, self._cost):
                 table.pop(oldest, None)
+
+
+def _failed(result: Future) -> bool:
+    return result.done() and result.exception() is not None
 
 
 # ---- what the live views (monitoring, wall) share: their clock, refresh parameter, view key and tick ----

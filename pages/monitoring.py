@@ -82,63 +82,49 @@ def _graph(chart_id: str) -> dcc.Graph:
 
 
 def view_part(name: str, outputs: int):
-    """A part of the view, `part(filters, now, data)`, as a callback of (as-of, URL search): its data, from
-    the prefetched frame of that instant if there is one (pages/_prefetch.py), else computed by
-    `PART_DATA[name]` for the URL's filters at that instant. An unusable URL changes nothing (the page shows
-    the message naming the parameter)."""
+    """A part of the view, `part(filters, now, data)`, as a callback of (as-of, URL search): its data from
+    the view's frame at that instant, prefetched or computed once for the three parts (pages/_prefetch.py).
+    An unusable URL changes nothing (the page shows the message naming the parameter)."""
     def decorate(part):
         def callback_(as_of, search):
             try:
                 filters = Filters.from_query(search or "")
-                now = datetime.fromtimestamp((as_of or now_ms()) / 1000, timezone.utc)
-                tz = _state.timezone()
-                start, end = filters.resolve(now, tz)
+                as_of = as_of or now_ms()
+                now = datetime.fromtimestamp(as_of / 1000, timezone.utc)
+                filters.resolve(now, _state.timezone())
             except FilterError:
                 return (no_update,) * outputs
-            wh = _state.warehouse()
-            frame = PREFETCH.frame(_prefetch.view_of(search), as_of) if as_of else None
-            data = frame[name] if frame else PART_DATA[name](wh, tz, filters, now, start, end)
-            return part(filters, now, data)
+            return part(filters, now, PREFETCH.at(_prefetch.view_of(search), as_of)[name])
         callback_.__doc__ = part.__doc__
         return callback_
     return decorate
 
 
-def _tiles_data(wh, tz, filters, now, start, end) -> dict:
-    return {"kpis": kpis_with_comparison(wh, filters, now=now, tz=tz),
-            "totals": _totals(timeseries(wh, filters, start, end, tz=tz)), "newest": newest_event(wh)}
-
-
-def _trends_data(wh, tz, filters, now, start, end) -> dict:
-    series = timeseries(wh, filters, start, end, tz=tz)
-    period = filters.comparison(now, tz)
-    previous = None
-    if period:
-        earlier = _totals(timeseries(wh, filters, *period, tz=tz))
-        previous = earlier.assign(bucket=earlier.bucket + (start - period[0]))
-    return {"series": series, "previous": previous, "notes": annotations_between(wh, start, end),
-            "labels": dict(zip(*channel_list(wh)[["name", "label"]].T.values))}
-
-
-def _tables_data(wh, tz, filters, now, start, end) -> dict:
-    return {"mix": channel_performance(wh, filters, start, end, tz),
-            "campaigns": campaign_performance(wh, filters, start, end, tz).head(25)}
-
-
-PART_DATA = {"tiles": _tiles_data, "trends": _trends_data, "tables": _tables_data}
-
-
 def _frame(view, instant_ms: int) -> dict:
-    """Everything one refresh of `view` shows at `instant_ms`, before formatting (for the prefetcher)."""
+    """Everything one refresh of `view` shows at `instant_ms`, before formatting: the parts' data."""
     search, tz, wh = view
     filters = Filters.from_query(search)
     now = datetime.fromtimestamp(instant_ms / 1000, timezone.utc)
     start, end = filters.resolve(now, tz)
-    # The parts side by side, as the browser asks for them: they share their pieces (single flight), and
-    # DuckDB works on both cores while one part waits.
-    with ThreadPoolExecutor(max_workers=len(PART_DATA), thread_name_prefix="pulse-frame") as pool:
-        futures = {name: pool.submit(compute, wh, tz, filters, now, start, end) for name, compute in PART_DATA.items()}
-        return {name: future.result() for name, future in futures.items()}
+    period = filters.comparison(now, tz)
+    # Side by side, as DuckDB works on both cores while Python formats; each query once (the tiles'
+    # sparklines and the trend charts are the same series), sharing cached pieces (single flight).
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="pulse-frame") as pool:
+        kpis = pool.submit(kpis_with_comparison, wh, filters, now=now, tz=tz)
+        earlier = pool.submit(timeseries, wh, filters, *period, tz=tz) if period else None
+        series = timeseries(wh, filters, start, end, tz=tz)
+        mix = pool.submit(channel_performance, wh, filters, start, end, tz)
+        campaigns = campaign_performance(wh, filters, start, end, tz).head(25)
+        previous = None
+        if earlier:
+            totals = _totals(earlier.result())
+            previous = totals.assign(bucket=totals.bucket + (start - period[0]))
+        return {
+            "tiles": {"kpis": kpis.result(), "totals": _totals(series), "newest": newest_event(wh)},
+            "trends": {"series": series, "previous": previous, "notes": annotations_between(wh, start, end),
+                       "labels": dict(zip(*channel_list(wh)[["name", "label"]].T.values))},
+            "tables": {"mix": mix.result(), "campaigns": campaigns},
+        }
 
 
 PREFETCH = Prefetcher(_frame)
@@ -158,10 +144,11 @@ def tick(_, search):
 def tiles(filters, now, data):
     tz, table, totals = _state.timezone(), data["kpis"], data["totals"]
     spend_note = "not split by device or region" if (filters.device or filters.region) else None
+    times = charts.local(totals.bucket, tz)
     return freshness(data["newest"], now, tz), [
         dbc.Col(kpi_card(row.kpi, row.current, row.change,
                          spend_note if row.kpi in ("spend", "roas", "cpa", "cac") else None,
-                         charts.sparkline(totals[row.kpi], charts.local(totals.bucket, tz))),
+                         charts.sparkline(totals[row.kpi], times)),
                 xxl=2, xl=3, md=4, sm=6, className="mb-3")
         for row in table.itertuples()]
 

@@ -110,14 +110,13 @@ def tick(_, search):
 def show(as_of, search):
     try:
         filters = Filters.from_query(search or "", DEFAULTS)
-        now = datetime.fromtimestamp((as_of or now_ms()) / 1000, timezone.utc)
+        as_of = as_of or now_ms()
+        now = datetime.fromtimestamp(as_of / 1000, timezone.utc)
         tz = _state.timezone()
         filters.resolve(now, tz)
     except FilterError:
         return (no_update,) * 6
-    wh = _state.warehouse()
-    data = PREFETCH.frame(_prefetch.view_of(search), as_of) if as_of else None
-    data = data or wall_data(wh, tz, filters, now)
+    data = PREFETCH.at(_prefetch.view_of(search), as_of)
     shown = pd.Timestamp(now).tz_convert(tz)
     return ([_number(kpi, data) for kpi in HEADLINE], charts.filling(_revenue_chart(data, tz)), charts.filling(
         charts.channel_mix(data["mix"], "revenue", "Revenue by channel")), _top_alert(data["alerts"]),

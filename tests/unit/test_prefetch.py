@@ -1,5 +1,6 @@
 """The prefetcher (pages/_prefetch.py): a refresh tick gets the instant of a frame computed just before it,
-with real timers and threads; and falls back to its own instant whenever no usable frame exists."""
+with real timers and threads; falls back to its own instant whenever no usable frame exists; and the parts
+asking for a frame that was not prefetched compute it once between them."""
 from __future__ import annotations
 
 import threading
@@ -36,15 +37,14 @@ def test_the_next_tick_shows_the_frame_computed_just_before_it():
     prefetcher = Prefetcher(compute)
     first = now_ms()
     assert prefetcher.tick("v", 1.0, first) == first          # nothing prefetched yet: the tick's own instant
-    assert prefetcher.frame("v", first) is None
     time.sleep(1.0)                                            # the browser's next tick, one interval later
     second = now_ms()
     shown = prefetcher.tick("v", 1.0, second)
     assert compute.instants == [shown]                         # one frame, scheduled by the first tick
     assert 0 < second - shown <= (_prefetch.MIN_LEAD + _prefetch.SLACK) * 1000
-    frame = prefetcher.frame("v", shown)
-    assert frame == {"view": "v", "instant": shown, "call": 1}
-    assert prefetcher.frame("v", shown + 1) is None            # another instant is not this frame
+    assert prefetcher.at("v", shown) == {"view": "v", "instant": shown, "call": 1}
+    assert compute.instants == [shown]                         # shown as prefetched, not computed again
+    assert prefetcher.at("v", shown + 1)["call"] == 2          # another instant is not this frame
 
 
 def test_a_frame_still_computing_is_waited_for_not_recomputed():
@@ -54,7 +54,7 @@ def test_a_frame_still_computing_is_waited_for_not_recomputed():
     time.sleep(0.5)                                            # the frame is being computed now
     shown = prefetcher.tick("v", 0.7, now_ms())
     began = time.perf_counter()
-    assert prefetcher.frame("v", shown)["instant"] == shown
+    assert prefetcher.at("v", shown)["instant"] == shown
     assert time.perf_counter() - began < 0.4                   # waited for the rest only
     assert compute.instants == [shown]
 
@@ -66,11 +66,14 @@ def test_a_stale_or_failed_frame_is_not_shown():
     time.sleep(0.5 + _prefetch.MIN_LEAD + _prefetch.SLACK)     # the viewer went away for a while
     late = now_ms()
     assert prefetcher.tick("v", 0.6, late) == late             # too old to pass for now
-    failing = Prefetcher(Recorder(fail=True))
+    broken = Recorder(fail=True)
+    failing = Prefetcher(broken)
     failing.tick("w", 0.6, now_ms())
     time.sleep(0.6)
-    shown = failing.tick("w", 0.6, now_ms())
-    assert failing.frame("w", shown) is None                   # the parts compute for themselves
+    asked = now_ms()
+    assert failing.tick("w", 0.6, asked) == asked              # the failed frame is not shown
+    broken.fail = False                                        # the warehouse is back
+    assert failing.at("w", asked) == {"view": "w", "instant": asked, "call": 1}
 
 
 def test_viewers_in_step_share_one_frame_and_views_do_not_mix():
@@ -81,6 +84,21 @@ def test_viewers_in_step_share_one_frame_and_views_do_not_mix():
         prefetcher.tick("same", 1.0, t)
     prefetcher.tick("other", 1.0, t)
     time.sleep(1.0)
-    views = sorted(prefetcher.frame(v, prefetcher.tick(v, 1.0, now_ms()))["view"] for v in ("same", "other"))
+    views = sorted(prefetcher.at(v, prefetcher.tick(v, 1.0, now_ms()))["view"] for v in ("same", "other"))
     assert views == ["other", "same"]
     assert len(compute.instants) == 2                          # one frame per view, not per viewer
+
+
+def test_the_parts_of_a_refresh_nothing_was_prefetched_for_compute_its_frame_once():
+    compute = Recorder(seconds=0.2)
+    prefetcher = Prefetcher(compute)
+    instant = now_ms()
+    answers: list = []
+    parts = [threading.Thread(target=lambda: answers.append(prefetcher.at("v", instant))) for _ in range(3)]
+    for part in parts:
+        part.start()
+    for part in parts:
+        part.join()
+    assert answers == [{"view": "v", "instant": instant, "call": 1}] * 3
+    assert compute.instants == [instant]
+    assert prefetcher.tick("v", 1.0, instant + 100) == instant  # and the next tick may show it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import cycle
 
+import numpy as np
 import pandas as pd
 import plotly.io as pio
 
@@ -22,7 +23,10 @@ ANNOTATION_COLOURS = {"holiday": "rgba(84,162,75,0.12)", "campaign": "rgba(76,12
 
 
 def local(times: pd.Series, tz: str) -> pd.Series:
-    return pd.to_datetime(times).dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)
+    times = pd.to_datetime(times)
+    if tz == "UTC":  # already the wall-clock time to show (converting costs more than a refresh's formatting)
+        return times
+    return times.dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)
 
 
 def _template() -> dict:
@@ -35,11 +39,19 @@ _TEMPLATE_JSON = _template()
 
 
 def _times(values: pd.Series) -> list[str]:
-    return [t.isoformat() for t in pd.to_datetime(values)]
+    """ISO 8601 strings of naive times, as `Timestamp.isoformat` writes them, converted all at once."""
+    moments = np.asarray(pd.to_datetime(values), dtype="datetime64[us]")
+    text = np.datetime_as_string(moments, unit="s")
+    fraction = moments.astype("int64") % 1_000_000 != 0
+    if fraction.any():
+        text[fraction] = np.datetime_as_string(moments[fraction], unit="us")
+    return text.tolist()
 
 
 def _numbers(values) -> list:
-    return [None if pd.isna(v) else float(v) for v in values]
+    """Floats, with None (a gap in the line) for missing values."""
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float, na_value=np.nan).tolist()
+    return [None if v != v else v for v in numbers]  # NaN is the one value not equal to itself
 
 
 def _layout(title: str | None, height: int, **extra) -> dict:

@@ -21,10 +21,12 @@ def kpis(wh: Warehouse, filters: Filters, start: datetime, end: datetime, tz: st
     computation) and the distinct users of the range (queries/users.py); otherwise one query."""
     if wh.results is None:
         return _kpis_in_one_query(wh, filters, start, end)
-    counts = bucket_counts(wh, filters, start, end, choose_step(start, end), tz)
-    totals = counts[counts["channel"] == TOTAL].drop(columns=["bucket", "channel", "campaign", "users"])
-    row = totals.sum(numeric_only=True, min_count=1).to_frame().T.reindex(columns=totals.columns)
-    row["users"] = distinct_users(wh, filters, start, end, tz)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the users' query runs while the buckets are read
+        users = pool.submit(distinct_users, wh, filters, start, end, tz)
+        counts = bucket_counts(wh, filters, start, end, choose_step(start, end), tz)
+        totals = counts[counts["channel"] == TOTAL].drop(columns=["bucket", "channel", "campaign", "users"])
+        row = totals.sum(numeric_only=True, min_count=1).to_frame().T.reindex(columns=totals.columns)
+        row["users"] = users.result()
     return derive(row, spend_known=spend_is_divisible(filters))
 
 

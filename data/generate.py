@@ -381,6 +381,39 @@ def load(warehouse: Warehouse, tables: dict[str, pa.Table], replace: bool) -> No
                 conn.execute(_copy_statement(name, tables[name].column_names, staged))
             conn.unregister(staged)
         rollups.rebuild(conn)
+        seed_targets(conn)
+
+
+TARGET_GROWTH = 1.05   # the demo business plans 5 % above its recent pace (revenue, orders) ...
+RATE_GROWTH = 1.03     # ... and a conversion rate 3 % better; ROAS held where it is
+
+
+def seed_targets(conn) -> None:
+    """Monthly targets for every month of the data and the next, from the last four weeks' pace: revenue
+    and orders per day times the month's days, conversion rate and ROAS as they were, with some growth.
+    Months that already have a target keep it."""
+    last = conn.execute("SELECT max(ts) FROM events").fetchone()[0]
+    first = conn.execute("SELECT min(ts) FROM events").fetchone()[0]
+    if last is None:
+        return
+    since = last - dt.timedelta(days=28)
+    revenue, orders = conn.execute("SELECT coalesce(sum(revenue), 0), count(*) FROM orders WHERE ts >= ? AND ts < ?",
+                                   [since, last]).fetchone()
+    sessions, converted = conn.execute("SELECT count(*), count(*) FILTER (WHERE purchases > 0) FROM sessions "
+                                       "WHERE first_ts >= ? AND first_ts < ?", [since, last]).fetchone()
+    spend = conn.execute("SELECT coalesce(sum(cost), 0) FROM ad_spend WHERE ts >= ? AND ts < ?", [since, last]).fetchone()[0]
+    rows, month = [], first.date().replace(day=1)
+    while month <= (last.date().replace(day=1) + dt.timedelta(days=32)).replace(day=1):
+        days = calendar.monthrange(month.year, month.month)[1]
+        rows += [(month, "revenue", round(revenue / 28 * days * TARGET_GROWTH, -2)),
+                 (month, "orders", float(round(orders / 28 * days * TARGET_GROWTH)))]
+        if sessions:
+            rows.append((month, "conversion_rate", round(converted / sessions * RATE_GROWTH, 4)))
+        if spend:
+            rows.append((month, "roas", round(revenue / spend, 2)))
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    conn.executemany("INSERT INTO targets (month, kpi, target) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                     [list(r) for r in rows])
 
 
 def _copy_statement(table: str, columns: list[str], staged: str) -> str:

@@ -83,6 +83,14 @@ TABLES = {
             planned  DOUBLE NOT NULL,
             PRIMARY KEY (month, channel)
         )""",
+    # Business targets per month: revenue and orders (the month's totals), conversion rate and ROAS (rates).
+    "targets": """
+        CREATE TABLE IF NOT EXISTS targets (
+            month   DATE NOT NULL,
+            kpi     VARCHAR NOT NULL,
+            target  DOUBLE NOT NULL,
+            PRIMARY KEY (month, kpi)
+        )""",
     "experiments": """
         CREATE TABLE IF NOT EXISTS experiments (
             name         VARCHAR PRIMARY KEY,

@@ -16,6 +16,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
+from analytics.pacing import share_done
 from components import charts, formatting
 from components.freshness import freshness
 from components.kpi_card import KPI_DISPLAY, tone
@@ -27,7 +28,7 @@ from queries.channels import channel_performance
 from queries.filters import FilterError, Filters
 from queries.health import newest_event
 from queries.kpis import kpis_with_comparison
-from queries.plan import planned_spend
+from queries.plan import planned_kpis, planned_spend
 from queries.timeseries import TOTAL, timeseries
 
 dash.register_page(__name__, path="/wall", name="Wall", title="Pulse · Wall", order=5)
@@ -69,18 +70,34 @@ def wall_data(wh, tz: str, filters: Filters, now: datetime) -> dict:
     start, end = filters.resolve(now, tz)
     earlier = filters.comparison(now, tz)
     # Last week's curve runs through the whole day, so today's can be read against where it will end.
-    day_before = (earlier[0], earlier[0] + max(end - start, timedelta(days=1)))
+    whole = max(end - start, timedelta(days=1))
+    day_before = (earlier[0], earlier[0] + whole)
+    last_week = timeseries(wh, filters, *day_before, step="hour", tz=tz)
     return {
         "kpis": kpis_with_comparison(wh, filters, now=now, tz=tz).set_index("kpi"),
-        "plan": planned_spend(wh, filters, start, end),
+        "plan": _plan(wh, filters, (start, end), day_before, last_week[last_week.channel == TOTAL]),
         # the buckets the tiles' KPIs are summed from (queries/kpis.py): the same cached pieces, read once
         "today": _cumulative(timeseries(wh, filters, start, end, tz=tz)),
-        "last_week": _cumulative(timeseries(wh, filters, *day_before, step="hour", tz=tz)),
+        "last_week": _cumulative(last_week),
         "shift": start - earlier[0],
         "mix": channel_performance(wh, filters, start, end, tz),
         "alerts": active(wh, include_pending=False),
         "newest": newest_event(wh),
     }
+
+
+def _plan(wh, filters: Filters, today: tuple, day_before: tuple, last_week: pd.DataFrame) -> dict:
+    """Plan to date per KPI. Spend: the budgets spread evenly (as the budget view paces them). Revenue
+    and orders: the whole day's target times the share of last week's same day that was done by this
+    time of day (they do not arrive evenly: a plan spread evenly would read 30 % behind every morning);
+    evenly when last week had none. Conversion rate and ROAS: their targets."""
+    (start, end), whole = today, day_before[1] - day_before[0]
+    plan = planned_kpis(wh, filters, start, start + whole)
+    for kpi in ("revenue", "orders"):
+        if kpi in plan:
+            plan[kpi] *= share_done(last_week, kpi, day_before[0] + (end - start), (end - start) / whole)
+    spend = planned_spend(wh, filters, start, end)
+    return plan | ({"spend": spend} if spend else {})
 
 
 def _cumulative(series: pd.DataFrame) -> pd.DataFrame:
@@ -128,10 +145,11 @@ def _number(kpi: str, data: dict) -> dbc.Col:
     value = formatting.FORMATTERS[display.format](row.current)
     lines = [html.Div(f"{formatting.change(row.change)} vs last week", className=tone(row.change, display.up_is_good),
                       id={"type": "wall-change", "kpi": kpi})]
-    if kpi == "spend" and data["plan"]:
-        pace = row.current / data["plan"] - 1
-        lines.append(html.Div(f"{formatting.change(pace)} vs plan ({formatting.money(data['plan'])})",
-                              className="text-body-secondary", id="wall-spend-plan"))
+    plan = data["plan"].get(kpi)
+    if plan:
+        pace = row.current / plan - 1
+        lines.append(html.Div(f"{formatting.change(pace)} vs plan ({formatting.FORMATTERS[display.format](plan)})",
+                              className=tone(pace, display.up_is_good), id={"type": "wall-plan", "kpi": kpi}))
     return dbc.Col(dbc.Card(dbc.CardBody([
         html.Div(display.label, className="wall-label text-body-secondary text-uppercase"),
         html.Div(value, className="wall-value fw-semibold", id={"type": "wall-value", "kpi": kpi}),

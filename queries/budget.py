@@ -24,7 +24,7 @@ from analytics.budget import ChannelInput, InfeasibleBudget, Recommendation, rec
 from data.warehouse import Warehouse
 from queries.attribution import AttributionOptions, attribution_report
 from queries.filters import FilterError
-from queries.plan import planned_by_channel
+from queries.plan import parse_month, planned_by_channel
 from queries.scope import dimension_predicate
 
 DAY = timedelta(days=1)
@@ -361,14 +361,7 @@ def check_budget(wh: Warehouse, month, channel, planned) -> tuple[date, str, flo
     """A planned budget as it will be stored, or a FilterError naming the bad field."""
     if not isinstance(planned, (int, float)) or isinstance(planned, bool) or not np.isfinite(planned) or planned < 0:
         raise FilterError("planned", _short(planned), "must be a finite amount ≥ 0")
-    day = None
-    if isinstance(month, str) and len(month) in (7, 10):
-        try:
-            day = date.fromisoformat(month if len(month) == 10 else month + "-01")
-        except ValueError:
-            day = None
-    if day is None or day.day != 1:
-        raise FilterError("month", _short(month), "must be a month as YYYY-MM (or its first day, YYYY-MM-01)")
+    day = parse_month(month)
     if not isinstance(channel, str) or channel not in channel_labels(wh):
         raise FilterError("channel", _short(channel), "unknown channel")
     return day, channel, float(planned)

@@ -6,6 +6,8 @@ import re
 import shutil
 import time
 
+import pandas as pd
+
 from dash.testing.wait import until
 
 from components import formatting
@@ -78,13 +80,26 @@ def test_the_wall_shows_today_against_last_week_and_plan_as_the_raw_tables_say(s
         change = today[kpi] / before[kpi] - 1
         assert duo.find_element(selector.replace("wall-value", "wall-change")).text == (
             formatting.change(change) + " vs last week"), kpi
-    # The plan: November's budgets spread evenly over the month, for the 14 h 37 min of the range.
+    # Spend's plan: November's budgets spread evenly over the month, for the 14 h 37 min of the range.
     with warehouse.driver_connection() as conn:
         november = conn.execute("SELECT sum(planned) FROM budgets WHERE month = DATE '2026-11-01'").fetchone()[0]
+        targets = dict(conn.execute("SELECT kpi, target FROM targets WHERE month = DATE '2026-11-01'").fetchall())
         firing = conn.execute("SELECT rule_name FROM alert_states WHERE state = 'firing'").fetchall()
-    plan = november * (TODAY[1] - TODAY[0]).total_seconds() / (30 * 86400)
-    assert duo.find_element("#wall-spend-plan").text == (
-        f"{formatting.change(today['spend'] / plan - 1)} vs plan ({formatting.money(plan)})")
+    plans = {"spend": november * (TODAY[1] - TODAY[0]).total_seconds() / (30 * 86400),
+             "conversion_rate": targets["conversion_rate"], "roas": targets["roas"]}
+    # Revenue's and orders': a day's share of November's target, times the share of the same day last
+    # week's total that was in by 14:37 (the 14:00 hour counted for 37 of its 60 minutes).
+    purchases = raw["events"][raw["events"].type == "purchase"].drop_duplicates("order_id")
+    last_week = purchases[(purchases.ts >= week_ago[0]) & (purchases.ts < week_ago[0] + pd.Timedelta(days=1))]
+    cut = week_ago[1]
+    hour = (last_week.ts >= cut.replace(minute=0)) & (last_week.ts < cut.replace(minute=0) + pd.Timedelta(hours=1))
+    for kpi, weights in (("revenue", last_week.revenue), ("orders", pd.Series(1.0, index=last_week.index))):
+        done = (weights[last_week.ts < cut.replace(minute=0)].sum() + weights[hour].sum() * cut.minute / 60) / weights.sum()
+        plans[kpi] = targets[kpi] / 30 * done
+    for kpi, plan in plans.items():
+        selector = f'#\\{{\\"kpi\\"\\:\\"{kpi}\\"\\,\\"type\\"\\:\\"wall-plan\\"\\}}'
+        assert duo.find_element(selector).text == (
+            f"{formatting.change(today[kpi] / plan - 1)} vs plan ({shown[kpi](plan)})"), kpi
     top = duo.find_element("#wall-top-alert").text
     assert (firing[0][0] in top) if firing else (top == "No alert firing")
     assert duo.get_logs() == []

@@ -3,7 +3,7 @@ from flask import current_app, jsonify
 
 from api import blueprint
 from data.warehouse import current
-from queries.health import warehouse_health
+from queries.health import newest_event, warehouse_health
 
 
 @blueprint.get("/health")
@@ -19,5 +19,8 @@ def health():
 
 @blueprint.get("/ping")
 def ping():
-    """The cheapest sign of life, for screens that watch their connection (components/kiosk.py)."""
-    return jsonify({"status": "ok"})
+    """A cheap sign of life for screens that watch their connection (components/kiosk.py), with the newest
+    event's time, which kiosk views without a "Data as of" line of their own show, in the display time zone."""
+    newest = newest_event(current())
+    return jsonify({"status": "ok", "newest_event": newest.isoformat() + "Z" if newest is not None else None,
+                    "timezone": current_app.config.get("PULSE_TIMEZONE", "UTC")})

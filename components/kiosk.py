@@ -42,7 +42,8 @@ def kiosk_shell() -> html.Div:
         dcc.Interval(id="heartbeat", interval=HEARTBEAT_SECONDS * 1000),
         dcc.Interval(id="playlist-timer", interval=60_000, disabled=True),
         dcc.Store(id="connection", data={"ok": True, "last_ok": None}),
-        html.Div(html.Span(id="kiosk-clock", className="kiosk-clock"), className="kiosk-bar kiosk-only"),
+        html.Div([html.Span(id="kiosk-clock", className="kiosk-clock"),
+                  html.Div(id="kiosk-data-as-of", className="kiosk-data-as-of")], className="kiosk-bar kiosk-only"),
         html.Span(id="connection-badge", className="d-none"),
     ])
 
@@ -66,11 +67,24 @@ clientside_callback(
             var timer = setTimeout(function () { controller.abort(); }, 4000);
             var response = await fetch("/api/v1/ping", {cache: "no-store", signal: controller.signal});
             clearTimeout(timer);
-            if (response.ok) { return {ok: true, last_ok: Date.now()}; }
+            if (response.ok) {
+                var body = await response.json();
+                return {ok: true, last_ok: Date.now(), newest: body.newest_event, timezone: body.timezone};
+            }
         } catch (error) { /* unreachable: keep the last numbers and say so */ }
-        return {ok: false, last_ok: last};
+        return Object.assign({}, state, {ok: false, last_ok: last});
     }""",
     Output("connection", "data"), Input("heartbeat", "n_intervals"), State("connection", "data"))
+
+# "Data as of" the newest event, under the clock, on kiosk views that do not say it themselves.
+clientside_callback(
+    """function (state, pathname) {
+        if (!state || !state.newest || pathname === "/" || pathname === "/wall") { return null; }
+        var time = new Date(state.newest).toLocaleTimeString([], {timeZone: state.timezone || "UTC",
+            hour: "2-digit", minute: "2-digit", hour12: false});
+        return "Data as of " + time;
+    }""",
+    Output("kiosk-data-as-of", "children"), Input("connection", "data"), Input("url", "pathname"))
 
 clientside_callback(
     """function (state) {

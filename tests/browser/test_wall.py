@@ -42,7 +42,8 @@ def fits_the_screen(duo) -> bool:
     return size[0] <= size[2] and size[1] <= size[3]
 
 
-def test_kiosk_views_show_the_data_only_and_fit_a_full_hd_screen(start_pulse):
+def test_kiosk_views_show_the_data_only_and_fit_a_full_hd_screen(start_pulse, raw):
+    newest = raw["events"].ts.max()
     duo = start_pulse("/wall?kiosk=1&" + TODAY_QUERY)
     full_hd(duo)
     for path, ready in (("/wall?kiosk=1&" + TODAY_QUERY, "#wall-revenue .scatterlayer .trace"),
@@ -56,6 +57,9 @@ def test_kiosk_views_show_the_data_only_and_fit_a_full_hd_screen(start_pulse):
 
         assert fits_the_screen(duo), path
         assert re.fullmatch(r"\d\d:\d\d", duo.find_element("#kiosk-clock").text), path
+        # Views without a "Data as of" line of their own get one under the clock: the newest event's time.
+        expected = f"Data as of {newest:%H:%M}" if path.startswith("/funnel") else ""
+        duo.wait_for_text_to_equal("#kiosk-data-as-of", expected, timeout=15)
     # One piece of chrome asked back: the time range, and nothing else.
     duo.driver.get(duo.server.url + "/?kiosk=1&show=timerange&" + TODAY_QUERY)
     duo.wait_for_element("#chart-mix .bars .point path", timeout=30)

@@ -15,6 +15,11 @@ def test_health_reports_row_counts_and_newest_event(warehouse, raw):
     assert body["newest_event"] == newest.isoformat() + "Z"
 
 
+def test_ping_says_how_fresh_the_data_is_for_kiosk_screens(warehouse, raw):
+    body = create_app(warehouse).server.test_client().get("/api/v1/ping").get_json()
+    assert body == {"status": "ok", "newest_event": raw["events"].ts.max().isoformat() + "Z", "timezone": "UTC"}
+
+
 def test_pages_are_served(warehouse):
     client = create_app(warehouse).server.test_client()
     for path in ("/", "/funnel", "/budget"):

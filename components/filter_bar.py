@@ -26,9 +26,11 @@ def range_value(start: str, end: str) -> str:
     return f"{start}{_SEPARATOR}{end}"
 
 
-def filter_bar(filters: Filters, options: dict[str, list[dict]], comparison: bool = True) -> dbc.Row:
+def filter_bar(filters: Filters, options: dict[str, list[dict]], comparison: bool = True,
+               defaults: Filters | None = None) -> dbc.Row:
     """`options` maps each dimension to dropdown options ({label, value}). A view that shows no comparison
-    keeps the control hidden (its value still travels in the URL)."""
+    keeps the control hidden (its value still travels in the URL). `defaults`: the view's own (what its
+    URL means without a parameter), so that controls drawn with them do not count as a change."""
     ranges = [{"label": label, "value": range_value(start, end)} for label, start, end in TIME_PRESETS]
     current = range_value(filters.start, filters.end)
     if current not in {r["value"] for r in ranges}:
@@ -48,7 +50,16 @@ def filter_bar(filters: Filters, options: dict[str, list[dict]], comparison: boo
         controls.append(_control(dim.capitalize(), dcc.Dropdown(
             options.get(dim, []), list(getattr(filters, dim)), id=f"filter-{dim}", multi=True,
             placeholder=f"All {dim}s"), chrome="filters"))
+    controls.append(dcc.Store(id="filter-defaults", data=(defaults or Filters()).to_query()))
     return dbc.Row(controls, className="filter-bar g-2 mb-3", id="filter-bar")
+
+
+def _filters_of(search: str | None, defaults: str | None) -> Filters:
+    """The URL's filters, read as the view reads them (with its defaults); fresh ones if unusable."""
+    try:
+        return Filters.from_query(search or "", Filters.from_query(defaults or ""))
+    except FilterError:
+        return Filters()  # the URL was unusable; the controls now define a fresh, valid one
 
 
 def _absolute_dates(filters: Filters) -> tuple[str | None, str | None]:
@@ -59,15 +70,13 @@ def _absolute_dates(filters: Filters) -> tuple[str | None, str | None]:
 
 
 @callback(Output("url", "search", allow_duplicate=True), Input("filter-dates", "start_date"),
-          Input("filter-dates", "end_date"), State("url", "search"), prevent_initial_call=True)
-def write_dates_to_url(start_date, end_date, search):
+          Input("filter-dates", "end_date"), State("url", "search"), State("filter-defaults", "data"),
+          prevent_initial_call=True)
+def write_dates_to_url(start_date, end_date, search, defaults):
     """Both dates picked: an absolute range of whole days (the end date included)."""
     if not (start_date and end_date):
         return no_update
-    try:
-        filters = Filters.from_query(search or "")
-    except FilterError:
-        filters = Filters()
+    filters = _filters_of(search, defaults)
     new = filters.with_changes(start=start_date[:10], end=end_date[:10])
     return no_update if new == filters else "?" + new.to_query()
 
@@ -86,14 +95,12 @@ def _control(label: str, control, hidden: bool = False, wide: bool = False, chro
     Input("filter-compare", "value"),
     *[Input(f"filter-{dim}", "value") for dim in DIMENSIONS],
     State("url", "search"),
+    State("filter-defaults", "data"),
     prevent_initial_call=True,
 )
 def write_filters_to_url(time_range, compare, *rest):
-    *dimension_values, search = rest
-    try:
-        filters = Filters.from_query(search or "")
-    except FilterError:
-        filters = Filters()  # the URL was unusable; the controls now define a fresh, valid one
+    *dimension_values, search, defaults = rest
+    filters = _filters_of(search, defaults)
     start, end = (time_range or range_value(filters.start, filters.end)).split(_SEPARATOR, 1)
     changes = {dim: tuple(values or ()) for dim, values in zip(DIMENSIONS, dimension_values)}
     new = filters.with_changes(start=start, end=end, compare=compare or filters.compare, **changes)

@@ -78,7 +78,7 @@ def layout(filters: Filters, start, end):
     attribution = AttributionOptions(request.attribution, request.lookback)
     report = attribution_report(wh, filters, start, end, attribution)
     sections = [html.H1("Budget", className="h3"),
-                filter_bar(filters, dimension_options(wh), comparison=False),
+                filter_bar(filters, dimension_options(wh), comparison=False, defaults=DEFAULTS),
                 _source_bar(wh, request)]
     try:
         responses = q.responses_for(wh, filters, start, end, request)

@@ -58,7 +58,7 @@ def layout(filters: Filters, start, end):
                                        "metric": metric, "mode": mode})  # the name is in the twin's path
     return html.Div([
         html.H1("Experiments", className="h3"),
-        filter_bar(filters, dimension_options(wh), comparison=False),
+        filter_bar(filters, dimension_options(wh), comparison=False, defaults=DEFAULT_FILTERS),
         _pickers(experiments, name, metric, mode, result.mode_description),
         _about(design, *exposure_window(design, start, end)),
         _verdicts(result),

@@ -61,7 +61,7 @@ def layout(filters: Filters, start, end):
     labels = [label(s) for s in options.steps]
     return html.Div([
         html.H1("Funnel", className="h3"),
-        filter_bar(filters, dimension_options(wh), comparison=False),
+        filter_bar(filters, dimension_options(wh), comparison=False, defaults=DEFAULTS),
         _option_bar(options),
         dbc.Row([
             dbc.Col(dcc.Graph(id="funnel-chart", config={"displaylogo": False}, figure=charts.funnel_bars(

@@ -1,4 +1,5 @@
 """Each page in a real browser: it shows the warehouse's numbers, follows its URL, and logs no errors."""
+import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -81,6 +82,21 @@ def test_navbar_links_reach_every_page(start_pulse):
                          ("#nav-monitoring", "#kpi-row")):
         duo.find_element(link).click()
         duo.wait_for_element(marker, timeout=20)
+    assert duo.get_logs() == []
+
+
+def test_a_view_opened_without_parameters_is_drawn_once_with_its_own_defaults(start_pulse):
+    """The funnel, budget and experiments views default to other ranges than the filter bar's own (7 and
+    90 days); their controls, drawn with those defaults, must not count as a change and navigate (which
+    drew the whole view a second time)."""
+    duo = start_pulse("/funnel")
+    for path, marker in (("/funnel", "#funnel-chart .bars .point path"), ("/budget", "#budget-channels .ag-row"),
+                         ("/experiments", "#variant-grid .ag-row")):
+        duo.driver.get(duo.server.url + path)
+        duo.wait_for_element(marker, timeout=30)
+        time.sleep(1.5)  # the filter bar's callbacks have answered by now
+        assert duo.driver.current_url == duo.server.url + path, path
+        assert duo.driver.execute_script("return window.performance.getEntriesByType('navigation').length") == 1
     assert duo.get_logs() == []
 
 

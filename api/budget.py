@@ -71,12 +71,7 @@ def budget_pacing():
 
 @blueprint.put("/budget/budgets")
 def set_budget():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise FilterError("body", (request.get_data(as_text=True) or "")[:80], "must be a JSON object")
-    for key in ("month", "channel", "planned"):
-        if key not in body:
-            raise FilterError(key, None, "is required")
+    body = jsonable.body_with("month", "channel", "planned")
     month, channel, planned = q.check_budget(current(), body["month"], body["channel"], body["planned"])
     current_app.extensions["pulse.writer"].call(lambda conn: q.write_budget(conn, month, channel, planned))
     return jsonify({"status": "ok", "month": month.strftime("%Y-%m"), "channel": channel, "planned": planned})

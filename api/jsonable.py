@@ -20,3 +20,17 @@ def value(item):
 
 def row(record: dict) -> dict:
     return {key: value(item) for key, item in record.items()}
+
+
+def body_with(*required: str) -> dict:
+    """The request's JSON object with `required` keys, or a FilterError naming what is wrong (a 400)."""
+    from flask import request
+
+    from queries.filters import FilterError
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise FilterError("body", (request.get_data(as_text=True) or "")[:80], "must be a JSON object")
+    for key in required:
+        if key not in body:
+            raise FilterError(key, None, "is required")
+    return body

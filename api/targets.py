@@ -12,10 +12,9 @@ from datetime import datetime, timezone
 
 from flask import current_app, jsonify, request
 
-from api import blueprint
+from api import blueprint, jsonable
 from data.warehouse import current
 from queries import plan as q
-from queries.filters import FilterError
 
 
 @blueprint.get("/targets")
@@ -27,12 +26,7 @@ def targets():
 
 @blueprint.put("/targets")
 def set_target():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise FilterError("body", (request.get_data(as_text=True) or "")[:80], "must be a JSON object")
-    for key in ("month", "kpi", "target"):
-        if key not in body:
-            raise FilterError(key, None, "is required")
+    body = jsonable.body_with("month", "kpi", "target")
     month, kpi, value = q.check_target(body["month"], body["kpi"], body["target"])
     current_app.extensions["pulse.writer"].call(lambda conn: q.write_target(conn, month, kpi, value))
     return jsonify({"status": "ok", "month": month.strftime("%Y-%m"), "kpi": kpi, "target": value})

@@ -334,3 +334,34 @@ def test_api_default_range_is_the_pages(warehouse):
     body = create_app(warehouse).server.test_client().get("/api/v1/experiments/checkout_redesign").get_json()
     span = datetime.fromisoformat(body["to"].rstrip("Z")) - datetime.fromisoformat(body["from"].rstrip("Z"))
     assert span.days == 90
+
+
+def test_a_users_first_exposure_is_ordered_by_time_then_event_id_and_two_variants_exclude(tmp_path):
+    """Hand-worked: u1 is exposed twice at the same instant, in an email session (event e00001) and a
+    direct one (e00002): the first exposure is e00001's, so u1 counts under channel=email only. u2 saw A
+    then B: excluded and counted apart. u3 saw B and bought after it."""
+    from datetime import timedelta
+    from tests.unit.test_funnel import build_warehouse, event
+    t = datetime(2026, 11, 10, 9)
+
+    def exposure(n, ts, user, session, channel, variant):
+        return event(n, ts, "page_view", user, session, channel) | {"experiment": "hand", "variant": variant}
+
+    rows = [exposure(2, t, "u1", "s2", "direct", "A"), exposure(1, t, "u1", "s1", "email", "A"),
+            exposure(3, t, "u2", "s3", "email", "A"), exposure(4, t + timedelta(minutes=5), "u2", "s3", "email", "B"),
+            exposure(5, t, "u3", "s4", "email", "B"), event(6, t + timedelta(minutes=9), "purchase", "u3", "s4")]
+    wh = build_warehouse(tmp_path / "w.duckdb", rows)
+    with wh.driver_connection() as conn:
+        conn.execute("INSERT INTO experiments (name, description, control, start_ts, end_ts) "
+                     "VALUES ('hand', '', 'A', ?, NULL)", [t - timedelta(days=1)])
+        conn.execute("INSERT INTO experiment_variants VALUES ('hand', 'A', 0.5), ('hand', 'B', 0.5)")
+    design = experiment_design(wh, "hand")
+    window = (t - timedelta(hours=1), t + timedelta(hours=1))
+
+    def users(**dims):
+        counts = variant_counts(wh, design, Filters(**dims), *window)
+        return counts.variants.set_index("variant")[["users", "conversions"]].to_dict("index"), counts.multi_variant_users
+    assert users() == ({"A": {"users": 1, "conversions": 0}, "B": {"users": 1, "conversions": 1}}, 1)
+    assert users(channel=("email",))[0]["A"]["users"] == 1
+    assert users(channel=("direct",))[0]["A"]["users"] == 0
+    wh.dispose()

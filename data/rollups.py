@@ -180,10 +180,14 @@ def rebuild(conn) -> None:
     """Recompute every derived table from `events` (after a bulk load or to repair)."""
     for table in ("orders", "customers", "sessions", "rollup_hourly"):
         conn.execute("DELETE FROM " + table)
+    # Stored in time order: queries over a stretch of time skip the rest of a table by its row groups'
+    # min/max (a hash aggregation's output order left every row group spanning the whole history, so a
+    # refresh's slice of `sessions` read all of it).
     conn.execute("INSERT INTO orders SELECT order_id, ts, event_id, session_id, user_id, revenue "
-                 "FROM events WHERE type = 'purchase'")
-    conn.execute("INSERT INTO customers SELECT user_id, min(ts), count(*), sum(revenue) FROM orders GROUP BY user_id")
-    conn.execute(_sql("INSERT INTO sessions " + _SESSION_AGGREGATE))
+                 "FROM events WHERE type = 'purchase' ORDER BY ts")
+    conn.execute("INSERT INTO customers SELECT user_id, min(ts), count(*), sum(revenue) FROM orders GROUP BY user_id "
+                 "ORDER BY 2")
+    conn.execute(_sql("INSERT INTO sessions SELECT * FROM (" + _SESSION_AGGREGATE + ") ORDER BY first_ts"))
     conn.execute("UPDATE sessions SET " + _DERIVED)
     conn.execute(_sql("CREATE OR REPLACE TEMP TABLE hourly_delta AS " + _HOURLY_CONTRIBUTION))
     conn.execute(_sql(_UPSERT_HOURLY))

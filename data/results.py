@@ -31,27 +31,32 @@ class _Shared(BaseSerializer):
 
 
 class ResultCache:
-    def __init__(self, changes: ChangeLog, entries: int = 20_000):
+    def __init__(self, changes: ChangeLog, entries: int = 20_000, recent: int = 32):
         self.changes = changes
         self._store = SimpleCache(threshold=entries, default_timeout=0)
         self._store.serializer = _Shared()
+        # Results over a range ending at an instant: large and soon stale, so only the last few are kept.
+        self._recent = SimpleCache(threshold=recent, default_timeout=0)
+        self._recent.serializer = _Shared()
         self._lock = threading.Lock()
         self._in_flight: dict[str, Future] = {}
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: str, until: datetime) -> Any | None:
-        """The value stored under `key` if no commit since it was computed touched data before `until`."""
-        entry = self._store.get(key)
+    def get(self, key: str, until: datetime, recent: bool = False) -> Any | None:
+        """The value stored under `key` if no commit since it was computed touched data before `until`.
+        `recent`: among the few results kept apart (`put(..., recent=True)`)."""
+        entry = (self._recent if recent else self._store).get(key)
         if entry is not None and self.changes.unchanged_since(entry[0], until):
             self.hits += 1
             return entry[1]
         self.misses += 1
         return None
 
-    def put(self, key: str, value: Any, seq: int) -> None:
-        """Store `value`, computed from data read after the change log stood at `seq`."""
-        self._store.set(key, (seq, value))
+    def put(self, key: str, value: Any, seq: int, recent: bool = False) -> None:
+        """Store `value`, computed from data read after the change log stood at `seq`; `recent`: among the
+        last few results over ranges ending at an instant (the same refresh asks for them again)."""
+        (self._recent if recent else self._store).set(key, (seq, value))
 
     def through(self, key: str, until: datetime, compute: Callable[[], Any]) -> Any:
         value = self.get(key, until)

@@ -46,10 +46,15 @@ def cached_rows(wh: Warehouse, name: str, filters: Filters, start: datetime, end
     if wh.results is None:
         return compute(start, end, True)
     family = "|".join([name, repr(sorted(filters.dimension_values().items())), str(width), str(offset)])
+    # The whole range as last assembled: a refresh asks for it four times (tiles, trends, two tables).
+    whole_key = f"{family}|{start.isoformat()}|{end.isoformat()}|whole"
+    seq = wh.results.changes.seq
+    whole = wh.results.get(whole_key, until=end, recent=True)
+    if whole is not None:
+        return whole
     pieces = spans(start, end, width, offset)
     keys = [f"{family}|{lo.isoformat()}|{hi.isoformat()}|{i == 0}" for i, (lo, hi) in enumerate(pieces)]
     found = [wh.results.get(key, until=hi) for key, (_, hi) in zip(keys, pieces)]
-    seq = wh.results.changes.seq
     runs = _missing_runs(found)
     def run_rows(run: tuple[int, int]) -> pd.DataFrame:
         first, last = run
@@ -67,7 +72,9 @@ def cached_rows(wh: Warehouse, name: str, filters: Filters, start: datetime, end
             found[i] = rows[labels == label].reset_index(drop=True)
             wh.results.put(keys[i], found[i], seq)
     frames = [f for f in found if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else compute(start, start, True)
+    whole = pd.concat(frames, ignore_index=True) if frames else compute(start, start, True)
+    wh.results.put(whole_key, whole, seq, recent=True)
+    return whole
 
 
 def _missing_runs(found: list) -> list[tuple[int, int]]:

@@ -47,11 +47,15 @@ class Journeys:
 class Outcome:
     """One row per entity with at least one attempt: `furthest` step (1-based), `in_progress`, `row`: the
     counted attempt's entry row in the input, `times`: (steps x entities) microseconds at which the counted
-    attempt reached each step, or NOT_REACHED."""
+    attempt reached each step, or NOT_REACHED; `last_entry`: the entity's latest entry (microseconds).
+    Walked with `pieces`, one row per entity and piece of time its attempts entered in (`piece`: its
+    index), as if each piece had been walked alone; rows are in entity order, then piece order."""
     furthest: np.ndarray
     in_progress: np.ndarray
     row: np.ndarray
     times: np.ndarray
+    last_entry: np.ndarray
+    piece: np.ndarray | None = None
 
 
 _FEW_ROWS = 1024  # fewer rows take JourneyOrder's fast path whatever their order (it is exact, only slower)
@@ -118,9 +122,13 @@ class JourneyOrder:
         self._inner[spots] = self._inner[spots][np.lexsort((np.arange(len(spots)), rank, run))]
 
 
-def walk(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: int) -> Outcome:
-    """Every entity's outcome: see the module's docstring. (One thread: walking halves of the rows in two
-    threads was measured no faster, the threads contending for memory.)"""
+def walk(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: int,
+         pieces: np.ndarray | None = None) -> Outcome:
+    """Every entity's outcome: see the module's docstring. With `pieces` (ascending start times of pieces
+    of the entry range, microseconds), every entity's outcome per piece its attempts entered in: what
+    walking each piece's entries alone gives (an attempt only looks at events from its entry on), for
+    the cost of one walk. (One thread: walking halves of the rows in two threads was measured no faster,
+    the threads contending for memory.)"""
     moments = _Moments(journeys)
     rows = np.flatnonzero(journeys.entry)
     if moments.of_row is None:  # a moment per row
@@ -129,23 +137,27 @@ def walk(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: i
         first_rows = rows[_first_of_runs(moments.of_row[rows])]  # one attempt per entry moment
         group = moments.of_row[first_rows]
     entry_us, end = moments.start_us[group], moments.end_of(group)
+    piece = None if pieces is None else np.searchsorted(pieces, entry_us, side="right") - 1
     if strict:
         walked = np.arange(len(group))
         reach, reached_at = _walk_strict(moments, group, end, steps, entry_us + window_us)
     else:
         next_step_2 = moments.next_holding(1, group)
-        walked = _last_of_runs(next_step_2, end)
+        walked = _last_of_runs(next_step_2, end, piece)
         reach, reached_at = _walk_indirect(moments, next_step_2[walked], end[walked], steps,
                                            entry_us[walked] + window_us)
-    return _per_entity(end[walked], reach, reached_at, walked, first_rows, entry_us, steps, window_us, now_us)
+    return _per_entity(end[walked], None if piece is None else piece[walked], reach, reached_at, walked,
+                       first_rows, entry_us, steps, window_us, now_us)
 
 
-def _last_of_runs(next_step_2: np.ndarray, end: np.ndarray) -> np.ndarray:
+def _last_of_runs(next_step_2: np.ndarray, end: np.ndarray, piece: np.ndarray | None = None) -> np.ndarray:
     """In indirect order, the attempts of an entity whose next step-2 moment is the same (a run) share all
     their later steps, and the latest of them reaches furthest: only it needs walking. The attempts (indexes)
-    that end a run."""
+    that end a run. With `piece` (each attempt's), runs also end where the piece changes."""
     last = np.ones(len(end), dtype=bool)
     last[:-1] = (next_step_2[:-1] != next_step_2[1:]) | (end[:-1] != end[1:])
+    if piece is not None:
+        last[:-1] |= piece[:-1] != piece[1:]
     return np.flatnonzero(last)
 
 
@@ -229,15 +241,20 @@ def _walk_strict(m: _Moments, group: np.ndarray, end: np.ndarray, steps: int, de
     return reach, reached_at
 
 
-def _per_entity(entity, reach, reached_at, walked, rows, entry_us, steps, window_us, now_us) -> Outcome:
+def _per_entity(entity, piece, reach, reached_at, walked, rows, entry_us, steps, window_us, now_us) -> Outcome:
     """From the walked attempts (`walked`: their indexes among all attempts, ascending, each the last of its
-    run; `entity`, `reach`: theirs), each entity's furthest step and counted attempt: the first run reaching
-    the furthest step (the highest score: furthest step first, then earliest), and in it the earliest attempt
-    reaching that step. Attempts are in entity order, and by entry time within an entity."""
+    run; `entity`, `reach`, `piece`: theirs), each entity's (and piece's) furthest step and counted attempt:
+    the first run reaching the furthest step (the highest score: furthest step first, then earliest), and in
+    it the earliest attempt reaching that step. Attempts are in entity order, and by entry time within an
+    entity."""
     if len(entity) == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return Outcome(empty, np.zeros(0, dtype=bool), empty, np.zeros((steps, 0), dtype=np.int64))
-    starts = np.flatnonzero(_first_of_runs(entity))
+        return Outcome(empty, np.zeros(0, dtype=bool), empty, np.zeros((steps, 0), dtype=np.int64), empty,
+                       None if piece is None else empty)
+    first = _first_of_runs(entity)
+    if piece is not None:
+        first[1:] |= piece[1:] != piece[:-1]
+    starts = np.flatnonzero(first)
     latest = len(entity) - 1
     best = np.maximum.reduceat((reach << 40) | (latest - np.arange(len(entity))), starts)
     furthest, chosen = best >> 40, latest - (best & ((1 << 40) - 1))
@@ -251,7 +268,48 @@ def _per_entity(entity, reach, reached_at, walked, rows, entry_us, steps, window
                                     np.iinfo(np.int64).min)
     counted = _first_after(entry_us, np.append(0, walked[:-1] + 1)[chosen], latest_entry_allowed)
     times[0] = entry_us[counted]
-    return Outcome(furthest, in_progress, rows[counted], times)
+    return Outcome(furthest, in_progress, rows[counted], times, last_entry,
+                   None if piece is None else piece[starts])
+
+
+def merge(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]], steps: int,
+          window_us: int, now_us: int):
+    """Entities' outcomes over a range from their outcomes over its pieces: `parts` in time order, each
+    (key, furthest, last_entry, times, code): per entity (`key`, its 64-bit hash), furthest step, latest
+    entry, the counted attempt's step times (steps x entities) and an attribute of its entry (`code`, or
+    None in every part). An entity's furthest step is the furthest of its pieces'; the counted attempt is
+    that of the first piece reaching it (the earliest attempt reaching it there, so everywhere); it is in
+    progress when it has not completed and its latest entry's window is open at `now_us`. Returns
+    (key, furthest, in_progress, times, code), in key order."""
+    parts = [p for p in parts if len(p[0])] or parts[:1]
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return (empty.astype(np.uint64), empty, np.zeros(0, dtype=bool), np.zeros((steps, 0), dtype=np.int64),
+                None)
+    with_code = parts[0][4] is not None
+    if len(parts) == 1:
+        key, furthest, last_entry, times, code = parts[0]
+    else:
+        key = np.concatenate([p[0] for p in parts])
+        order = np.argsort(key, kind="stable")  # parts are each in key order: a merge of sorted runs
+        key = key[order]
+        furthest = np.concatenate([p[1] for p in parts])[order]
+        last_entry = np.concatenate([p[2] for p in parts])[order]
+        first = _first_of_runs(key)
+        if first.all():  # every entity in one piece only
+            times = np.concatenate([p[3] for p in parts], axis=1)[:, order]
+            code = np.concatenate([p[4] for p in parts])[order] if with_code else None
+        else:
+            starts = np.flatnonzero(first)
+            latest = len(key) - 1
+            best = np.maximum.reduceat((furthest.astype(np.int64) << 40) | (latest - np.arange(len(key))), starts)
+            chosen = order[latest - (best & ((1 << 40) - 1))]
+            key, furthest = key[starts], best >> 40
+            last_entry = np.maximum.reduceat(last_entry, starts)
+            times = np.concatenate([p[3] for p in parts], axis=1)[:, chosen]
+            code = np.concatenate([p[4] for p in parts])[chosen] if with_code else None
+    in_progress = (furthest < steps) & (last_entry + window_us > now_us)
+    return key, furthest, in_progress, times, code
 
 
 def _first_after(values: np.ndarray, start: np.ndarray, bound: np.ndarray) -> np.ndarray:

@@ -272,44 +272,107 @@ def _per_entity(entity, piece, reach, reached_at, walked, rows, entry_us, steps,
                    None if piece is None else piece[starts])
 
 
-def merge(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]], steps: int,
-          window_us: int, now_us: int):
-    """Entities' outcomes over a range from their outcomes over its pieces: `parts` in time order, each
-    (key, furthest, last_entry, times, code): per entity (`key`, its 64-bit hash), furthest step, latest
-    entry, the counted attempt's step times (steps x entities) and an attribute of its entry (`code`, or
-    None in every part). An entity's furthest step is the furthest of its pieces'; the counted attempt is
-    that of the first piece reaching it (the earliest attempt reaching it there, so everywhere); it is in
-    progress when it has not completed and its latest entry's window is open at `now_us`. Returns
-    (key, furthest, in_progress, times, code), in key order."""
-    parts = [p for p in parts if len(p[0])] or parts[:1]
+# A part: per entity that entered in a piece of time (or a run of them), in key order, keys unique:
+# (key, furthest, last_entry, times, code) as in `Outcome` (`key`: the entity's 64-bit hash, `code`: an attribute
+# of the counted attempt's entry, or None in every part).
+Part = tuple
+
+
+def merge_parts(parts: list[Part]) -> Part:
+    """One part for consecutive pieces of time from theirs (`parts` in time order): an entity's furthest step
+    is the furthest of its pieces'; its counted attempt is that of the first piece reaching it (the earliest
+    attempt reaching it there, so everywhere); its latest entry the latest of all."""
+    return _merge_sorted(parts)[0]
+
+
+def merge(parts: list[Part], steps: int, window_us: int, now_us: int):
+    """The entities' outcomes over a range from its parts (in time order; see `merge_parts`), and whether each
+    is in progress: not completed, its latest entry's window open at `now_us`. Returns (furthest, in_progress,
+    times, code), entities in no particular order. The largest part is not copied in key order: the others
+    are merged (`merge_parts`) and then matched to it by binary search, so a range of a few fresh pieces
+    around one large cached part costs about as much as the fresh pieces."""
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
-        return (empty.astype(np.uint64), empty, np.zeros(0, dtype=bool), np.zeros((steps, 0), dtype=np.int64),
-                None)
-    with_code = parts[0][4] is not None
-    if len(parts) == 1:
-        key, furthest, last_entry, times, code = parts[0]
+        return empty, np.zeros(0, dtype=bool), np.zeros((steps, 0), dtype=np.int64), None
+    big = max(range(len(parts)), key=lambda i: len(parts[i][0]))
+    ranks = [i for i in range(len(parts)) if i != big]
+    if not ranks or not any(len(parts[i][0]) for i in ranks):
+        _, furthest, last_entry, times, code = parts[big]
     else:
-        key = np.concatenate([p[0] for p in parts])
-        order = np.argsort(key, kind="stable")  # parts are each in key order: a merge of sorted runs
-        key = key[order]
-        furthest = np.concatenate([p[1] for p in parts])[order]
-        last_entry = np.concatenate([p[2] for p in parts])[order]
-        first = _first_of_runs(key)
-        if first.all():  # every entity in one piece only
-            times = np.concatenate([p[3] for p in parts], axis=1)[:, order]
-            code = np.concatenate([p[4] for p in parts])[order] if with_code else None
-        else:
-            starts = np.flatnonzero(first)
-            latest = len(key) - 1
-            best = np.maximum.reduceat((furthest.astype(np.int64) << 40) | (latest - np.arange(len(key))), starts)
-            chosen = order[latest - (best & ((1 << 40) - 1))]
-            key, furthest = key[starts], best >> 40
-            last_entry = np.maximum.reduceat(last_entry, starts)
-            times = np.concatenate([p[3] for p in parts], axis=1)[:, chosen]
-            code = np.concatenate([p[4] for p in parts])[chosen] if with_code else None
+        (s_key, s_furthest, s_last, s_times, s_code), s_rank = _merge_sorted([parts[i] for i in ranks], ranks)
+        b_key, b_furthest, b_last, b_times, b_code = parts[big]
+        at = np.minimum(np.searchsorted(b_key, s_key), max(len(b_key) - 1, 0))
+        hit = (b_key[at] == s_key) if len(b_key) else np.zeros(len(s_key), dtype=bool)
+        bi, si, only = at[hit], np.flatnonzero(hit), np.flatnonzero(~hit)
+        # Where both hold an entity, the other parts' outcome counts if it is further, or as far and earlier.
+        wins = (s_furthest[si] > b_furthest[bi]) | ((s_furthest[si] == b_furthest[bi]) & (s_rank[si] < big))
+        furthest = np.concatenate([b_furthest, s_furthest[only]])
+        furthest[bi] = np.maximum(b_furthest[bi], s_furthest[si])
+        last_entry = np.concatenate([b_last, s_last[only]])
+        last_entry[bi] = np.maximum(b_last[bi], s_last[si])
+        times = np.concatenate([b_times, s_times[:, only]], axis=1)
+        times[:, bi[wins]] = s_times[:, si[wins]]
+        code = None
+        if b_code is not None:
+            code = np.concatenate([b_code, s_code[only]])
+            code[bi[wins]] = s_code[si[wins]]
     in_progress = (furthest < steps) & (last_entry + window_us > now_us)
-    return key, furthest, in_progress, times, code
+    return furthest, in_progress, times, code
+
+
+def _merge_sorted(parts: list[Part], ranks: list[int] | None = None) -> tuple[Part, np.ndarray]:
+    """`merge_parts`, and for each entity the rank (`ranks`: one per part, ascending; default 0, 1, ...) of
+    the part its counted attempt comes from."""
+    ranks = list(range(len(parts))) if ranks is None else ranks
+    kept = [(p, r) for p, r in zip(parts, ranks) if len(p[0])] or list(zip(parts, ranks))[:1]
+    if not kept:
+        raise ValueError("no parts to merge")
+    if len(kept) == 1:
+        part, rank = kept[0]
+        return part, np.full(len(part[0]), rank, dtype=np.int64)
+    parts = [p for p, _ in kept]
+    rank = np.concatenate([np.full(len(p[0]), r, dtype=np.int64) for p, r in kept])
+    key = np.concatenate([p[0] for p in parts])
+    order = np.argsort(key, kind="stable")  # parts are each in key order: a merge of sorted runs
+    key, furthest, last_entry, chosen = _reduce_entities(
+        key[order], np.concatenate([p[1] for p in parts])[order], np.concatenate([p[2] for p in parts])[order])
+    chosen = order[chosen]
+    times = np.concatenate([p[3] for p in parts], axis=1)[:, chosen]
+    code = np.concatenate([p[4] for p in parts])[chosen] if parts[0][4] is not None else None
+    return (key, furthest, last_entry, times, code), rank[chosen]
+
+
+def merge_rows(rows: Part, keep: np.ndarray) -> Part:
+    """`merge_parts` of the pieces of one walk (`walk(..., pieces)`): `rows` as a part but one row per
+    entity and piece, in key order then piece order (an `Outcome`'s rows); only the rows where `keep`."""
+    key, furthest, last_entry, times, code = rows
+    kept = np.flatnonzero(keep)
+    key, furthest, last_entry, chosen = _reduce_entities(key[kept], furthest[kept], last_entry[kept])
+    chosen = kept[chosen]
+    return key, furthest, last_entry, times[:, chosen], None if code is None else code[chosen]
+
+
+def split_rows(rows: Part, piece: np.ndarray, count: int) -> list[Part]:
+    """The rows of one walk (see `merge_rows`) as one part per piece 0..count-1 (views of one copy)."""
+    order = np.argsort(piece.astype(np.int16) if count < 2 ** 15 else piece, kind="stable")  # radix sort
+    key, furthest, last_entry, times, code = rows
+    key, furthest, last_entry, times = key[order], furthest[order], last_entry[order], times[:, order]
+    code = None if code is None else code[order]
+    cuts = np.searchsorted(piece[order], np.arange(count + 1))
+    return [(key[a:b], furthest[a:b], last_entry[a:b], times[:, a:b], None if code is None else code[a:b])
+            for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+def _reduce_entities(key, furthest, last_entry):
+    """Rows in key order, an entity's rows in time order: per entity its key, furthest step, latest entry,
+    and the row of its counted attempt (the first reaching the furthest step)."""
+    first = _first_of_runs(key)
+    if first.all():  # one row per entity
+        return key, furthest, last_entry, np.arange(len(key))
+    starts = np.flatnonzero(first)
+    latest = len(key) - 1
+    best = np.maximum.reduceat((furthest.astype(np.int64) << 40) | (latest - np.arange(len(key))), starts)
+    return key[starts], best >> 40, np.maximum.reduceat(last_entry, starts), latest - (best & ((1 << 40) - 1))
 
 
 def _first_after(values: np.ndarray, start: np.ndarray, bound: np.ndarray) -> np.ndarray:

@@ -308,7 +308,7 @@ def piece_spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime
     """[start, end) cut at UTC midnights (every `PIECE`)."""
     out, lo = [], start
     while lo < end:
-        hi = min(datetime(1970, 1, 1) + ((lo - datetime(1970, 1, 1)) // PIECE + 1) * PIECE, end)
+        hi = min(_piece_start(lo) + PIECE, end)
         out.append((lo, hi))
         lo = hi
     return out
@@ -319,47 +319,69 @@ def _walk_pieces(wh: Warehouse, filters: Filters, start: datetime, end: datetime
     """The range walked piece by piece (`PIECE`), then merged per entity (`analytics.funnel.merge`). A piece
     whose attempts' windows have all closed at `now` is taken from the cache while no commit since it was
     computed touched data before its end + the window; the others (the last day or days, as long as the
-    window) are walked anew. Each run of pieces to walk is one read and one walk, split by piece."""
+    window) are walked anew. Each run of pieces to walk is one read and one walk, split by piece. The closed
+    whole pieces are also kept merged into one part, valid as long as all of them: a view shown again during
+    the day merges that part with its few fresh pieces instead of merging 30 days of pieces."""
     window = options.window_length
     spans = piece_spans(start, end)
     closed = [hi + window <= now for _, hi in spans]
     family = "|".join(["funnel", repr(sorted(filters.dimension_values().items())), ",".join(options.steps),
                        options.count, options.window, options.order, str(breakdown)])
     keys = [f"{family}|{lo.isoformat()}|{hi.isoformat()}" for lo, hi in spans]
-    parts = [wh.results.get(key, until=hi + window) if shut else None
-             for key, (_, hi), shut in zip(keys, spans, closed)]
+    seq = wh.results.changes.seq  # every part read below is exact as of this position of the change log
+    parts: list = [None] * len(spans)
+    first_whole = 0 if spans and spans[0][0] == _piece_start(spans[0][0]) else 1
+    last_closed = sum(closed) - 1  # closed pieces come first: their ends ascend
+    middle, merged = None, None
+    if last_closed > first_whole:
+        middle = f"{family}|{spans[first_whole][0].isoformat()}..{spans[last_closed][1].isoformat()}"
+        merged = wh.results.get(middle, until=spans[last_closed][1] + window)
+    middle_cached = merged is not None
+    if middle_cached:  # its pieces are not needed
+        parts[first_whole:last_closed + 1] = [()] * (last_closed + 1 - first_whole)
+    for i, (key, (_, hi)) in enumerate(zip(keys, spans)):
+        if closed[i] and parts[i] is None:
+            parts[i] = wh.results.get(key, until=hi + window)
     for first, last in _missing_runs(parts):
         # The change log's position before the read: a commit after it may invalidate what is read.
-        seq, run = wh.results.shared(keys[first] + ".." + keys[last], lambda: (wh.results.changes.seq, _walk_run(
-            wh, filters, spans[first:last + 1], options, now, breakdown)))
+        run_seq, (run, rows, piece) = wh.results.shared(keys[first] + ".." + keys[last], lambda: (
+            wh.results.changes.seq, _walk_run(wh, filters, spans[first:last + 1], options, now, breakdown)))
+        seq = min(seq, run_seq)
         for i, part in enumerate(run, start=first):
             parts[i] = part
             if closed[i]:
-                wh.results.put(keys[i], part, seq)
+                wh.results.put(keys[i], part, run_seq)
+        if middle is not None and merged is None and first <= first_whole and last_closed <= last:
+            # the whole middle walked in this run (a cold start): merged from the walk's rows, in key order
+            merged = analysis.merge_rows(rows, (piece >= first_whole - first) & (piece <= last_closed - first))
+    if middle is not None:
+        if not middle_cached:
+            if merged is None:
+                merged = analysis.merge_parts(parts[first_whole:last_closed + 1])
+            wh.results.put(middle, merged, seq)
+        parts[first_whole:last_closed + 1] = [merged]
     labels = _breakdown_labels(wh, breakdown, start, end, options) if breakdown else None
-    _, furthest, in_progress, times, codes = analysis.merge(
-        parts, len(options.steps), _microseconds(window), _epoch_us(now))
+    furthest, in_progress, times, codes = analysis.merge(parts, len(options.steps), _microseconds(window),
+                                                         _epoch_us(now))
     if breakdown and codes is None:  # an empty range
         codes = np.zeros(0, dtype=np.uint64)
     return _Walked(furthest, in_progress, times, codes, labels)
 
 
-def _walk_run(wh, filters, spans, options, now, breakdown) -> list[tuple]:
-    """One read and walk of consecutive pieces: per piece, (key, furthest, last_entry, times, code) per
-    entity that entered in it, in key order (`analytics.funnel.merge`'s parts)."""
+def _piece_start(moment: datetime) -> datetime:
+    epoch = datetime(1970, 1, 1)
+    return epoch + (moment - epoch) // PIECE * PIECE
+
+
+def _walk_run(wh, filters, spans, options, now, breakdown) -> tuple[list, tuple, np.ndarray]:
+    """One read and walk of consecutive pieces: the parts (`analytics.funnel.merge`), one per piece, and the
+    walk's rows (one per entity and piece, see `analytics.funnel.merge_rows`) with each row's piece."""
     bounds = np.array([_epoch_us(lo) for lo, _ in spans], dtype=np.int64)
     outcome, columns, order = _read_and_walk(wh, filters, spans[0][0], spans[-1][1], options, now, breakdown,
                                              pieces=bounds)
-    key = order.key[outcome.row]
     code = columns["breakdown_code"][order.source(outcome.row)] if breakdown else None
-    by_piece = np.argsort(outcome.piece, kind="stable")  # entity order kept within a piece
-    cuts = np.searchsorted(outcome.piece[by_piece], np.arange(len(spans) + 1))
-    parts = []
-    for lo, hi in zip(cuts[:-1], cuts[1:]):
-        rows = by_piece[lo:hi]
-        parts.append((key[rows], outcome.furthest[rows], outcome.last_entry[rows], outcome.times[:, rows],
-                      None if code is None else code[rows]))
-    return parts
+    rows = (order.key[outcome.row], outcome.furthest, outcome.last_entry, outcome.times, code)
+    return analysis.split_rows(rows, outcome.piece, len(spans)), rows, outcome.piece
 
 
 def _missing_runs(found: list) -> list[tuple[int, int]]:

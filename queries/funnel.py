@@ -360,12 +360,25 @@ def _walk_pieces(wh: Warehouse, filters: Filters, start: datetime, end: datetime
                 merged = analysis.merge_parts(parts[first_whole:last_closed + 1])
             wh.results.put(middle, merged, seq)
         parts[first_whole:last_closed + 1] = [merged]
-    labels = _breakdown_labels(wh, breakdown, start, end, options) if breakdown else None
     furthest, in_progress, times, codes = analysis.merge(parts, len(options.steps), _microseconds(window),
                                                          _epoch_us(now))
     if breakdown and codes is None:  # an empty range
         codes = np.zeros(0, dtype=np.uint64)
+    labels = _known_labels(wh, breakdown, codes, start, end, options) if breakdown else None
     return _Walked(furthest, in_progress, times, codes, labels)
+
+
+def _known_labels(wh: Warehouse, breakdown: str, codes: np.ndarray, start: datetime, end: datetime,
+                  options: FunnelOptions) -> dict:
+    """`_breakdown_labels`, kept in the result cache: a code is a hash of its value, so a code's value never
+    changes; the labels are read again (after the events, so that every value they carry is there) only
+    when a code is not known yet. Without it, every request would scan the range's entries for them."""
+    key = "funnel-labels|" + breakdown
+    known = wh.results.get(key, until=datetime.min)  # never invalidated by a commit
+    if known is None or any(int(code) not in known for code in pd.unique(codes)):
+        known = {**(known or {}), **_breakdown_labels(wh, breakdown, start, end, options)}
+        wh.results.put(key, known, wh.results.changes.seq)
+    return known
 
 
 def _piece_start(moment: datetime) -> datetime:

@@ -353,14 +353,42 @@ def merge_rows(rows: Part, keep: np.ndarray) -> Part:
 
 
 def split_rows(rows: Part, piece: np.ndarray, count: int) -> list[Part]:
-    """The rows of one walk (see `merge_rows`) as one part per piece 0..count-1 (views of one copy)."""
+    """The rows of one walk (see `merge_rows`) as one part per piece 0..count-1. Only the keys are copied
+    out at once; a part's other arrays are gathered from `rows` when first asked for (most parts are only
+    ever asked for their keys' count: a cold start merges the walk's rows directly)."""
     order = np.argsort(piece.astype(np.int16) if count < 2 ** 15 else piece, kind="stable")  # radix sort
-    key, furthest, last_entry, times, code = rows
-    key, furthest, last_entry, times = key[order], furthest[order], last_entry[order], times[:, order]
-    code = None if code is None else code[order]
     cuts = np.searchsorted(piece[order], np.arange(count + 1))
-    return [(key[a:b], furthest[a:b], last_entry[a:b], times[:, a:b], None if code is None else code[a:b])
-            for a, b in zip(cuts[:-1], cuts[1:])]
+    return [_LazyPart(rows, order[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+class _LazyPart(tuple):
+    """A part (key, furthest, last_entry, times, code) whose arrays but the key are gathered on first use."""
+
+    def __new__(cls, rows: Part, index: np.ndarray):
+        part = super().__new__(cls, (rows[0][index],))
+        part._rows, part._index, part._rest = rows, index, None
+        return part
+
+    def __len__(self):
+        return 5
+
+    def __iter__(self):
+        return iter([self[i] for i in range(5)])
+
+    def __getitem__(self, i):
+        if i == 0:
+            return tuple.__getitem__(self, 0)
+        rest = self._rest
+        if rest is None:  # two threads gathering at once is harmless: the same arrays
+            rows = self._rows
+            if rows is None:  # another thread has just gathered them
+                rest = self._rest
+            else:
+                _, furthest, last_entry, times, code = rows
+                index = self._index
+                rest = (furthest[index], last_entry[index], times[:, index], None if code is None else code[index])
+                self._rest, self._rows = rest, None  # the walk's rows are let go
+        return rest[i - 1]
 
 
 def _reduce_entities(key, furthest, last_entry):

@@ -53,6 +53,11 @@ class ResultCache:
         """Store `value`, computed from data read after the change log stood at `seq`."""
         self._store.set(key, (seq, value))
 
+    def drop(self, key: str) -> None:
+        """Forget the value stored under `key` (one that will not be asked for again), freeing its memory
+        before the least-recently-used rule would."""
+        self._store.delete(key)
+
     def through(self, key: str, until: datetime, compute: Callable[[], Any]) -> Any:
         value = self.get(key, until)
         if value is None:

@@ -349,7 +349,8 @@ def _walk_pieces(wh: Warehouse, filters: Filters, start: datetime, end: datetime
         seq = min(seq, run_seq)
         for i, part in enumerate(run, start=first):
             parts[i] = part
-            if closed[i]:
+            # A partial first day is not kept: a range ending "now" starts at another instant each time.
+            if closed[i] and i >= first_whole:
                 wh.results.put(keys[i], part, run_seq)
         if middle is not None and merged is None and first <= first_whole and last_closed <= last:
             # the whole middle walked in this run (a cold start): merged from the walk's rows, in key order
@@ -358,7 +359,7 @@ def _walk_pieces(wh: Warehouse, filters: Filters, start: datetime, end: datetime
         if not middle_cached:
             if merged is None:
                 merged = analysis.merge_parts(parts[first_whole:last_closed + 1])
-            wh.results.put(middle, merged, seq)
+            _replace_middle(wh, family, middle, merged, seq, last_closed + 1 - first_whole)
         parts[first_whole:last_closed + 1] = [merged]
     furthest, in_progress, times, codes = analysis.merge(parts, len(options.steps), _microseconds(window),
                                                          _epoch_us(now))
@@ -379,6 +380,19 @@ def _known_labels(wh: Warehouse, breakdown: str, codes: np.ndarray, start: datet
         known = {**(known or {}), **_breakdown_labels(wh, breakdown, start, end, options)}
         wh.results.put(key, known, wh.results.changes.seq)
     return known
+
+
+def _replace_middle(wh: Warehouse, family: str, key: str, merged, seq: int, days: int) -> None:
+    """Keep `merged` as the merged part of `days` closed days, and drop the one of as many days it replaces
+    (the same range a day earlier): a large part, never asked for again once the range has moved on. (Views
+    of other lengths keep theirs; two ranges of one length but different dates evict each other's merged
+    part, which is then merged again from the cached days.)"""
+    pointer = family + "|middle of " + str(days)
+    previous = wh.results.get(pointer, until=datetime.min)  # never invalidated by a commit
+    if previous is not None and previous != key:
+        wh.results.drop(previous)
+    wh.results.put(key, merged, seq)
+    wh.results.put(pointer, key, seq)
 
 
 def _piece_start(moment: datetime) -> datetime:

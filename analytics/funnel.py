@@ -47,11 +47,15 @@ class Journeys:
 class Outcome:
     """One row per entity with at least one attempt: `furthest` step (1-based), `in_progress`, `row`: the
     counted attempt's entry row in the input, `times`: (steps x entities) microseconds at which the counted
-    attempt reached each step, or NOT_REACHED."""
+    attempt reached each step, or NOT_REACHED; `last_entry`: the entity's latest entry (microseconds).
+    Walked with `pieces`, one row per entity and piece of time its attempts entered in (`piece`: its
+    index), as if each piece had been walked alone; rows are in entity order, then piece order."""
     furthest: np.ndarray
     in_progress: np.ndarray
     row: np.ndarray
     times: np.ndarray
+    last_entry: np.ndarray
+    piece: np.ndarray | None = None
 
 
 _FEW_ROWS = 1024  # fewer rows take JourneyOrder's fast path whatever their order (it is exact, only slower)
@@ -118,9 +122,13 @@ class JourneyOrder:
         self._inner[spots] = self._inner[spots][np.lexsort((np.arange(len(spots)), rank, run))]
 
 
-def walk(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: int) -> Outcome:
-    """Every entity's outcome: see the module's docstring. (One thread: walking halves of the rows in two
-    threads was measured no faster, the threads contending for memory.)"""
+def walk(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: int,
+         pieces: np.ndarray | None = None) -> Outcome:
+    """Every entity's outcome: see the module's docstring. With `pieces` (ascending start times of pieces
+    of the entry range, microseconds), every entity's outcome per piece its attempts entered in: what
+    walking each piece's entries alone gives (an attempt only looks at events from its entry on), for
+    the cost of one walk. (One thread: walking halves of the rows in two threads was measured no faster,
+    the threads contending for memory.)"""
     moments = _Moments(journeys)
     rows = np.flatnonzero(journeys.entry)
     if moments.of_row is None:  # a moment per row
@@ -129,23 +137,27 @@ def walk(journeys: Journeys, steps: int, window_us: int, strict: bool, now_us: i
         first_rows = rows[_first_of_runs(moments.of_row[rows])]  # one attempt per entry moment
         group = moments.of_row[first_rows]
     entry_us, end = moments.start_us[group], moments.end_of(group)
+    piece = None if pieces is None else np.searchsorted(pieces, entry_us, side="right") - 1
     if strict:
         walked = np.arange(len(group))
         reach, reached_at = _walk_strict(moments, group, end, steps, entry_us + window_us)
     else:
         next_step_2 = moments.next_holding(1, group)
-        walked = _last_of_runs(next_step_2, end)
+        walked = _last_of_runs(next_step_2, end, piece)
         reach, reached_at = _walk_indirect(moments, next_step_2[walked], end[walked], steps,
                                            entry_us[walked] + window_us)
-    return _per_entity(end[walked], reach, reached_at, walked, first_rows, entry_us, steps, window_us, now_us)
+    return _per_entity(end[walked], None if piece is None else piece[walked], reach, reached_at, walked,
+                       first_rows, entry_us, steps, window_us, now_us)
 
 
-def _last_of_runs(next_step_2: np.ndarray, end: np.ndarray) -> np.ndarray:
+def _last_of_runs(next_step_2: np.ndarray, end: np.ndarray, piece: np.ndarray | None = None) -> np.ndarray:
     """In indirect order, the attempts of an entity whose next step-2 moment is the same (a run) share all
     their later steps, and the latest of them reaches furthest: only it needs walking. The attempts (indexes)
-    that end a run."""
+    that end a run. With `piece` (each attempt's), runs also end where the piece changes."""
     last = np.ones(len(end), dtype=bool)
     last[:-1] = (next_step_2[:-1] != next_step_2[1:]) | (end[:-1] != end[1:])
+    if piece is not None:
+        last[:-1] |= piece[:-1] != piece[1:]
     return np.flatnonzero(last)
 
 
@@ -229,15 +241,20 @@ def _walk_strict(m: _Moments, group: np.ndarray, end: np.ndarray, steps: int, de
     return reach, reached_at
 
 
-def _per_entity(entity, reach, reached_at, walked, rows, entry_us, steps, window_us, now_us) -> Outcome:
+def _per_entity(entity, piece, reach, reached_at, walked, rows, entry_us, steps, window_us, now_us) -> Outcome:
     """From the walked attempts (`walked`: their indexes among all attempts, ascending, each the last of its
-    run; `entity`, `reach`: theirs), each entity's furthest step and counted attempt: the first run reaching
-    the furthest step (the highest score: furthest step first, then earliest), and in it the earliest attempt
-    reaching that step. Attempts are in entity order, and by entry time within an entity."""
+    run; `entity`, `reach`, `piece`: theirs), each entity's (and piece's) furthest step and counted attempt:
+    the first run reaching the furthest step (the highest score: furthest step first, then earliest), and in
+    it the earliest attempt reaching that step. Attempts are in entity order, and by entry time within an
+    entity."""
     if len(entity) == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return Outcome(empty, np.zeros(0, dtype=bool), empty, np.zeros((steps, 0), dtype=np.int64))
-    starts = np.flatnonzero(_first_of_runs(entity))
+        return Outcome(empty, np.zeros(0, dtype=bool), empty, np.zeros((steps, 0), dtype=np.int64), empty,
+                       None if piece is None else empty)
+    first = _first_of_runs(entity)
+    if piece is not None:
+        first[1:] |= piece[1:] != piece[:-1]
+    starts = np.flatnonzero(first)
     latest = len(entity) - 1
     best = np.maximum.reduceat((reach << 40) | (latest - np.arange(len(entity))), starts)
     furthest, chosen = best >> 40, latest - (best & ((1 << 40) - 1))
@@ -251,7 +268,139 @@ def _per_entity(entity, reach, reached_at, walked, rows, entry_us, steps, window
                                     np.iinfo(np.int64).min)
     counted = _first_after(entry_us, np.append(0, walked[:-1] + 1)[chosen], latest_entry_allowed)
     times[0] = entry_us[counted]
-    return Outcome(furthest, in_progress, rows[counted], times)
+    return Outcome(furthest, in_progress, rows[counted], times, last_entry,
+                   None if piece is None else piece[starts])
+
+
+# A part: per entity that entered in a piece of time (or a run of them), in key order, keys unique:
+# (key, furthest, last_entry, times, code) as in `Outcome` (`key`: the entity's 64-bit hash, `code`: an attribute
+# of the counted attempt's entry, or None in every part).
+Part = tuple
+
+
+def merge_parts(parts: list[Part]) -> Part:
+    """One part for consecutive pieces of time from theirs (`parts` in time order): an entity's furthest step
+    is the furthest of its pieces'; its counted attempt is that of the first piece reaching it (the earliest
+    attempt reaching it there, so everywhere); its latest entry the latest of all."""
+    return _merge_sorted(parts)[0]
+
+
+def merge(parts: list[Part], steps: int, window_us: int, now_us: int):
+    """The entities' outcomes over a range from its parts (in time order; see `merge_parts`), and whether each
+    is in progress: not completed, its latest entry's window open at `now_us`. Returns (furthest, in_progress,
+    times, code), entities in no particular order. The largest part is not copied in key order: the others
+    are merged (`merge_parts`) and then matched to it by binary search, so a range of a few fresh pieces
+    around one large cached part costs about as much as the fresh pieces."""
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, np.zeros(0, dtype=bool), np.zeros((steps, 0), dtype=np.int64), None
+    big = max(range(len(parts)), key=lambda i: len(parts[i][0]))
+    ranks = [i for i in range(len(parts)) if i != big]
+    if not ranks or not any(len(parts[i][0]) for i in ranks):
+        _, furthest, last_entry, times, code = parts[big]
+    else:
+        (s_key, s_furthest, s_last, s_times, s_code), s_rank = _merge_sorted([parts[i] for i in ranks], ranks)
+        b_key, b_furthest, b_last, b_times, b_code = parts[big]
+        at = np.minimum(np.searchsorted(b_key, s_key), max(len(b_key) - 1, 0))
+        hit = (b_key[at] == s_key) if len(b_key) else np.zeros(len(s_key), dtype=bool)
+        bi, si, only = at[hit], np.flatnonzero(hit), np.flatnonzero(~hit)
+        # Where both hold an entity, the other parts' outcome counts if it is further, or as far and earlier.
+        wins = (s_furthest[si] > b_furthest[bi]) | ((s_furthest[si] == b_furthest[bi]) & (s_rank[si] < big))
+        furthest = np.concatenate([b_furthest, s_furthest[only]])
+        furthest[bi] = np.maximum(b_furthest[bi], s_furthest[si])
+        last_entry = np.concatenate([b_last, s_last[only]])
+        last_entry[bi] = np.maximum(b_last[bi], s_last[si])
+        times = np.concatenate([b_times, s_times[:, only]], axis=1)
+        times[:, bi[wins]] = s_times[:, si[wins]]
+        code = None
+        if b_code is not None:
+            code = np.concatenate([b_code, s_code[only]])
+            code[bi[wins]] = s_code[si[wins]]
+    in_progress = (furthest < steps) & (last_entry + window_us > now_us)
+    return furthest, in_progress, times, code
+
+
+def _merge_sorted(parts: list[Part], ranks: list[int] | None = None) -> tuple[Part, np.ndarray]:
+    """`merge_parts`, and for each entity the rank (`ranks`: one per part, ascending; default 0, 1, ...) of
+    the part its counted attempt comes from."""
+    ranks = list(range(len(parts))) if ranks is None else ranks
+    kept = [(p, r) for p, r in zip(parts, ranks) if len(p[0])] or list(zip(parts, ranks))[:1]
+    if not kept:
+        raise ValueError("no parts to merge")
+    if len(kept) == 1:
+        part, rank = kept[0]
+        return part, np.full(len(part[0]), rank, dtype=np.int64)
+    parts = [p for p, _ in kept]
+    rank = np.concatenate([np.full(len(p[0]), r, dtype=np.int64) for p, r in kept])
+    key = np.concatenate([p[0] for p in parts])
+    order = np.argsort(key, kind="stable")  # parts are each in key order: a merge of sorted runs
+    key, furthest, last_entry, chosen = _reduce_entities(
+        key[order], np.concatenate([p[1] for p in parts])[order], np.concatenate([p[2] for p in parts])[order])
+    chosen = order[chosen]
+    times = np.concatenate([p[3] for p in parts], axis=1)[:, chosen]
+    code = np.concatenate([p[4] for p in parts])[chosen] if parts[0][4] is not None else None
+    return (key, furthest, last_entry, times, code), rank[chosen]
+
+
+def merge_rows(rows: Part, keep: np.ndarray) -> Part:
+    """`merge_parts` of the pieces of one walk (`walk(..., pieces)`): `rows` as a part but one row per
+    entity and piece, in key order then piece order (an `Outcome`'s rows); only the rows where `keep`."""
+    key, furthest, last_entry, times, code = rows
+    kept = np.flatnonzero(keep)
+    key, furthest, last_entry, chosen = _reduce_entities(key[kept], furthest[kept], last_entry[kept])
+    chosen = kept[chosen]
+    return key, furthest, last_entry, times[:, chosen], None if code is None else code[chosen]
+
+
+def split_rows(rows: Part, piece: np.ndarray, count: int) -> list[Part]:
+    """The rows of one walk (see `merge_rows`) as one part per piece 0..count-1. Only the keys are copied
+    out at once; a part's other arrays are gathered from `rows` when first asked for (most parts are only
+    ever asked for their keys' count: a cold start merges the walk's rows directly)."""
+    order = np.argsort(piece.astype(np.int16) if count < 2 ** 15 else piece, kind="stable")  # radix sort
+    cuts = np.searchsorted(piece[order], np.arange(count + 1))
+    return [_LazyPart(rows, order[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+class _LazyPart(tuple):
+    """A part (key, furthest, last_entry, times, code) whose arrays but the key are gathered on first use."""
+
+    def __new__(cls, rows: Part, index: np.ndarray):
+        part = super().__new__(cls, (rows[0][index],))
+        part._rows, part._index, part._rest = rows, index, None
+        return part
+
+    def __len__(self):
+        return 5
+
+    def __iter__(self):
+        return iter([self[i] for i in range(5)])
+
+    def __getitem__(self, i):
+        if i == 0:
+            return tuple.__getitem__(self, 0)
+        rest = self._rest
+        if rest is None:  # two threads gathering at once is harmless: the same arrays
+            rows = self._rows
+            if rows is None:  # another thread has just gathered them
+                rest = self._rest
+            else:
+                _, furthest, last_entry, times, code = rows
+                index = self._index
+                rest = (furthest[index], last_entry[index], times[:, index], None if code is None else code[index])
+                self._rest, self._rows = rest, None  # the walk's rows are let go
+        return rest[i - 1]
+
+
+def _reduce_entities(key, furthest, last_entry):
+    """Rows in key order, an entity's rows in time order: per entity its key, furthest step, latest entry,
+    and the row of its counted attempt (the first reaching the furthest step)."""
+    first = _first_of_runs(key)
+    if first.all():  # one row per entity
+        return key, furthest, last_entry, np.arange(len(key))
+    starts = np.flatnonzero(first)
+    latest = len(key) - 1
+    best = np.maximum.reduceat((furthest.astype(np.int64) << 40) | (latest - np.arange(len(key))), starts)
+    return key[starts], best >> 40, np.maximum.reduceat(last_entry, starts), latest - (best & ((1 << 40) - 1))
 
 
 def _first_after(values: np.ndarray, start: np.ndarray, bound: np.ndarray) -> np.ndarray:

@@ -7,16 +7,22 @@ FILE is a Pulse DuckDB warehouse (default: the 10M-event one that `bench/monitor
 opened, let alone changed. "Now" is the newest event's time, so the last `--days` days hold data.
 
 For each setting, `--runs` rounds (after one untimed warm-up round), each timing once, in turn:
-- steps: `funnel_steps`, the step table (the number the issue's target is about);
-- report: `funnel_report`, everything `GET /api/v1/funnel` returns (steps, breakdown, trend, times);
-- read only: the engine's one SQL statement alone (`journey_sql` through `Warehouse.read_columns`; it does
-  not sort), the floor of this design: the rest of "steps" is putting the rows in order and the walk, in
-  numpy;
+- steps, uncached: `funnel_steps`, the step table (the number the issue's target is about), with the
+  warehouse's result cache off (`wh.results is None`): one read of the whole range and one walk;
+- steps, cold cache: the same with an empty result cache (a server's first request, or every day of the
+  range invalidated): one read and walk, split by day and merged, the closed days stored;
+- steps, refresh and report, refresh: `funnel_steps` and `funnel_report` (everything `GET /api/v1/funnel`
+  and the page show: steps, breakdown, trend, times) with the result cache kept across rounds, as the
+  server keeps it, and "now" one minute later at every call (a view shown again or refreshed: the range
+  moves, so its first, partial day is walked anew, as are the days whose windows are still open);
+- read only: the engine's one SQL statement alone over the whole range (`journey_sql` through
+  `Warehouse.read_columns`; it does not sort), the raw SQL time, the floor of the uncached design;
 - ASOF SQL (indirect settings without a breakdown): the same furthest steps computed in SQL alone, one
   ASOF JOIN per step (for every attempt, the first event of the next step at or after the previous step),
   the design this engine replaced; its step counts are checked against the engine's.
 Prints medians and p95 in milliseconds as a Markdown table for docs/benchmarks.md, with the CPU time of
-"steps" (this process's, both cores): on this 2-core machine, the least its wall-clock time can be is half.
+"steps, refresh" (this process's, both cores), the memory the setting's cached parts hold, and the ratios of
+"steps, refresh" to "steps, uncached" and to "read only". Cached and uncached step tables are checked equal.
 """
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from data.changes import ChangeLog  # noqa: E402
+from data.results import ResultCache  # noqa: E402
 from data.warehouse import Warehouse  # noqa: E402
 from queries.filters import Filters  # noqa: E402
 from queries.funnel import FunnelOptions, funnel_report, funnel_steps, journey_sql  # noqa: E402
@@ -107,19 +115,66 @@ def measure(wh: Warehouse, now: datetime, days: int, runs: int, asof: bool, only
         start, end = filters.resolve(now)
         sql, params = journey_sql(filters, start, end, options, options.breakdown)
         rows = len(wh.read_columns(sql, params)["event"])
-        functions = {"steps": lambda: funnel_steps(wh, filters, start, end, options, now),
-                     "report": lambda: funnel_report(wh, filters, start, end, options, now),
+        kept = ResultCache(ChangeLog())  # the server's cache, kept across rounds
+        minutes = {"steps": 0, "report": 0}
+
+        def steps_with(cache):
+            wh.results = cache
+            return funnel_steps(wh, filters, start, end, options, now)
+
+        def refresh(kind):  # "now" one minute later each call, the range with it
+            minutes[kind] += 1
+            later = now + timedelta(minutes=minutes[kind])
+            lo, hi = filters.resolve(later)
+            wh.results = kept
+            fn = funnel_steps if kind == "steps" else funnel_report
+            return fn(wh, filters, lo, hi, options, later)
+
+        functions = {"uncached": lambda: steps_with(None),
+                     "cold": lambda: steps_with(ResultCache(ChangeLog())),
+                     "steps": lambda: refresh("steps"),
+                     "report": lambda: refresh("report"),
                      "read": lambda: wh.read_columns(sql, params)}
         if asof and options.order == "indirect" and not options.breakdown:
+            wh.results = None
             check_asof(wh, filters, start, end, options, now)
             a_sql, a_params = asof_sql(options, filters)
             a_params.update(start=start, end=end, until=end + options.window_length)
             functions["asof"] = lambda: wh.read(a_sql, a_params)
         times, cpu = timed(functions, runs)
-        steps, report, read, baseline = times["steps"], times["report"], times["read"], times.get("asof")
-        ratio = statistics.median(steps) / statistics.median(read)
-        print(f"| {days} d, {label} | {rows:,} | {cell(steps)} | {statistics.median(cpu['steps']) * 1000:,.0f} "
-              f"| {cell(report)} | {cell(read)} | {cell(baseline)} | {ratio:.2f} |", flush=True)
+        check_cached(wh, kept, filters, options, now + timedelta(minutes=minutes["steps"] + 1))
+        megabytes = cache_bytes(kept) / 1e6
+        wh.results = None
+        steps, read = times["steps"], times["read"]
+        print(f"| {days} d, {label} | {rows:,} | {cell(times['uncached'])} | {cell(times['cold'])} | {cell(steps)} "
+              f"| {statistics.median(cpu['steps']) * 1000:,.0f} | {cell(times['report'])} | {cell(read)} "
+              f"| {cell(times.get('asof'))} | {megabytes:,.0f} "
+              f"| {statistics.median(steps) / statistics.median(times['uncached']):.2f} "
+              f"| {statistics.median(steps) / statistics.median(read):.2f} |", flush=True)
+
+
+def check_cached(wh, cache, filters, options, now) -> None:
+    """The refreshed step table (cache kept) equals the one-read engine's (cache off)."""
+    lo, hi = filters.resolve(now)
+    wh.results = cache
+    cached = funnel_steps(wh, filters, lo, hi, options, now)
+    wh.results = None
+    if not cached.equals(funnel_steps(wh, filters, lo, hi, options, now)):
+        raise SystemExit(f"cached and uncached step tables differ for {options}")
+
+
+def cache_bytes(cache: ResultCache) -> int:
+    """Bytes of the numpy arrays the cache holds (views of one array counted at their own size)."""
+    total = 0
+    for _, (_, value) in cache._store._cache.items():
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if hasattr(item, "nbytes"):
+                total += item.nbytes
+            elif isinstance(item, (tuple, list)):
+                stack.extend(item)
+    return total
 
 
 def check_asof(wh, filters, start, end, options, now) -> None:
@@ -149,9 +204,10 @@ def main(argv=None) -> int:
         print(f"Funnel engine, {args.runs} runs each (after a warm-up); {events:,} events, "
               f"now = {now:%Y-%m-%d %H:%M} UTC; {platform.node()} ({platform.machine()}, {os.cpu_count()} cores), "
               f"{datetime.now(timezone.utc):%Y-%m-%d}; 1-minute load average {os.getloadavg()[0]:.2f}\n")
-        print("| setting | rows read | steps p50 / p95 ms | steps CPU p50 ms | report p50 / p95 ms "
-              "| read only p50 / p95 ms | ASOF SQL p50 / p95 ms | steps / read |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("| setting | rows read | steps, uncached p50 / p95 ms | steps, cold cache p50 / p95 ms "
+              "| steps, refresh p50 / p95 ms | steps, refresh CPU p50 ms | report, refresh p50 / p95 ms "
+              "| read only p50 / p95 ms | ASOF SQL p50 / p95 ms | cache MB | refresh / uncached | refresh / read |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         measure(wh, now, args.days, args.runs, not args.no_asof, args.only)
         wh.dispose()
     print(f"\n1-minute load average at the end: {os.getloadavg()[0]:.2f} (other work on this machine)")

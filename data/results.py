@@ -58,6 +58,11 @@ class ResultCache:
         last few results over ranges ending at an instant (the same refresh asks for them again)."""
         (self._recent if recent else self._store).set(key, (seq, value))
 
+    def drop(self, key: str) -> None:
+        """Forget the value stored under `key` (one that will not be asked for again), freeing its memory
+        before the least-recently-used rule would."""
+        self._store.delete(key)
+
     def through(self, key: str, until: datetime, compute: Callable[[], Any]) -> Any:
         value = self.get(key, until)
         if value is None:

@@ -170,14 +170,14 @@ def funnel_times(wh: Warehouse, filters: Filters, start: datetime, end: datetime
                  options: FunnelOptions = FunnelOptions(), now: datetime | None = None) -> pd.DataFrame:
     """Time to convert, per pair of consecutive steps and from the first to the last step: from_step,
     to_step, converted, median_seconds, p90_seconds."""
-    return analysis.duration_summary(analysis.durations(_walk(wh, filters, start, end, options, now).outcome.times))
+    return analysis.duration_summary(analysis.durations(_walk(wh, filters, start, end, options, now).times))
 
 
 def funnel_time_histogram(wh: Warehouse, filters: Filters, start: datetime, end: datetime,
                           options: FunnelOptions = FunnelOptions(), now: datetime | None = None) -> pd.DataFrame:
     """The distribution behind `funnel_times`: from_step, to_step, bin_start_seconds, bin_end_seconds,
     converted."""
-    times = _walk(wh, filters, start, end, options, now).outcome.times
+    times = _walk(wh, filters, start, end, options, now).times
     return analysis.duration_histogram(analysis.durations(times), options.window_length.total_seconds())
 
 
@@ -185,7 +185,7 @@ def funnel_report(wh: Warehouse, filters: Filters, start: datetime, end: datetim
                   now: datetime | None = None, tz: str = "UTC") -> FunnelReport:
     buckets = _buckets(options, start, end, tz)
     walked = _walk(wh, filters, start, end, options, now, options.breakdown)
-    durations = analysis.durations(walked.outcome.times)
+    durations = analysis.durations(walked.times)
     return FunnelReport(
         steps=_steps(walked, options),
         breakdown=_breakdown(walked, options) if options.breakdown else None,
@@ -202,13 +202,13 @@ def funnel_entities(wh: Warehouse, filters: Filters, start: datetime, end: datet
     campaign, device, region and landing_page. Sorted by entry time, then id."""
     ids = ("user_id", "session_id") if options.count == "users" else ("session_id", "user_id")
     walked = _walk(wh, filters, start, end, options, now, texts=ids + BREAKDOWNS)
-    outcome, rows = walked.outcome, walked.rows
+    rows = walked.rows
     table = pd.DataFrame({name: walked.columns[name][rows] for name in ids})
-    table["furthest_step"] = outcome.furthest
-    table["in_progress"] = outcome.in_progress
-    table["entry_time"] = _timestamps(outcome.times[0])
+    table["furthest_step"] = walked.furthest
+    table["in_progress"] = walked.in_progress
+    table["entry_time"] = _timestamps(walked.times[0])
     for k in range(len(options.steps)):
-        table["step_" + str(k + 1) + "_time"] = _timestamps(outcome.times[k])
+        table["step_" + str(k + 1) + "_time"] = _timestamps(walked.times[k])
     for name in BREAKDOWNS:
         values = walked.columns[name][rows]
         table[name] = np.where(pd.isna(values), NOT_SET, values)
@@ -239,50 +239,187 @@ def session_funnel(wh: Warehouse, filters: Filters, start: datetime, end: dateti
 
 # -- reading and walking ---------------------------------------------------------------------------
 
+# With the warehouse's result cache on (data/results.py), the range is walked in pieces of this length
+# (UTC days; the first and last may be partial): an attempt entering in a piece depends only on the events
+# from the piece's start to its end + the window, so a piece whose windows have all closed is kept until a
+# commit reaches back before its end + the window (a late event, a re-keyed session).
+PIECE = timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class _Walked:
-    outcome: analysis.Outcome
-    columns: dict                      # the read's columns, in the order read
-    order: analysis.JourneyOrder       # the rows by entity and time
+    """Per entity that entered: furthest step, in_progress, times (steps x entities, microseconds, the counted
+    attempt's), codes (with a breakdown: the counted entry's breakdown_code). Read in one piece (no cache, or
+    `texts`), also the read's `columns` and `rows`, the counted attempts' entry rows in them."""
+    furthest: np.ndarray
+    in_progress: np.ndarray
+    times: np.ndarray
+    codes: np.ndarray | None = None
     labels: dict | None = None         # breakdown code -> value
-
-    @property
-    def rows(self) -> np.ndarray:
-        """The counted attempts' entry rows, in `columns`."""
-        return self.order.source(self.outcome.row)
+    columns: dict | None = None
+    rows: np.ndarray | None = None
 
 
 def _walk(wh: Warehouse, filters: Filters, start: datetime, end: datetime, options: FunnelOptions,
           now: datetime | None, breakdown: str | None = None, texts: tuple[str, ...] = ()) -> _Walked:
-    """Read the events and walk them. A user's attempt may begin with entries at the same instant in two
-    sessions; its attributes are then those of the session whose id sorts first. Sorting by session id
-    costs, and such ties are rare: a breakdown sorts them by value, and reads again when one is found."""
+    """Read the events and walk them: in one read, or, with the result cache on (and no `texts`), by pieces
+    of time kept in the cache (`_walk_pieces`); both give the same numbers."""
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    if wh.results is None or texts:
+        outcome, columns, order = _read_and_walk(wh, filters, start, end, options, now, breakdown, texts)
+        # Read after the events, so that every value they carry is there (events are only ever added).
+        labels = _breakdown_labels(wh, breakdown, start, end, options) if breakdown else None
+        rows = order.source(outcome.row)
+        codes = columns["breakdown_code"][rows] if breakdown else None
+        return _Walked(outcome.furthest, outcome.in_progress, outcome.times, codes, labels, columns, rows)
+    return _walk_pieces(wh, filters, start, end, options, now, breakdown)
+
+
+def _read_and_walk(wh, filters, start, end, options, now, breakdown, texts=(), pieces=None):
+    """A user's attempt may begin with entries at the same instant in two sessions; its attributes are then
+    those of the session whose id sorts first. Sorting by session id costs, and such ties are rare: a
+    breakdown sorts them by value, and reads again when one is found. Returns (outcome, columns, order)."""
     by_session = bool(texts)
-    walked = _read_and_walk(wh, filters, start, end, options, now, breakdown, texts, by_session)
-    if breakdown and options.count == "users" and not by_session and _tied_entries_differ(walked):
-        walked = _read_and_walk(wh, filters, start, end, options, now, breakdown, texts, True)
+    walked = _read_and_walk_once(wh, filters, start, end, options, now, breakdown, texts, by_session, pieces)
+    if breakdown and options.count == "users" and not by_session and _tied_entries_differ(*walked[1:]):
+        walked = _read_and_walk_once(wh, filters, start, end, options, now, breakdown, texts, True, pieces)
     return walked
 
 
-def _read_and_walk(wh, filters, start, end, options, now, breakdown, texts, by_session) -> _Walked:
+def _read_and_walk_once(wh, filters, start, end, options, now, breakdown, texts, by_session, pieces):
     sql, params = journey_sql(filters, start, end, options, breakdown, texts, by_session)
     columns = wh.read_columns(sql, params)
     tie = columns.pop("entry_session") if by_session else columns.get("breakdown_code")
     order = analysis.JourneyOrder(columns["entity_key"], columns["event"], tie)
-    # Read after the events, so that every value they carry is there (events are only ever added).
-    labels = _breakdown_labels(wh, breakdown, start, end, options) if breakdown else None
     outcome = analysis.walk(_journeys(order), len(options.steps), _microseconds(options.window_length),
-                            options.order == "strict", _epoch_us(now))
-    return _Walked(outcome, columns, order, labels)
+                            options.order == "strict", _epoch_us(now), pieces)
+    return outcome, columns, order
 
 
-def _tied_entries_differ(walked: _Walked) -> bool:
+def _tied_entries_differ(columns: dict, order: analysis.JourneyOrder) -> bool:
     """Whether an entity has two entries at the same instant with different breakdown values."""
-    key, event = walked.order.key, walked.order.event
+    key, event = order.key, order.event
     tied = np.flatnonzero((key[1:] == key[:-1]) & (event[1:] == event[:-1]) & (event[1:] & 1 == 1))
-    code = walked.columns["breakdown_code"]
-    return bool(np.any(code[walked.order.source(tied)] != code[walked.order.source(tied + 1)]))
+    code = columns["breakdown_code"]
+    return bool(np.any(code[order.source(tied)] != code[order.source(tied + 1)]))
+
+
+def piece_spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut at UTC midnights (every `PIECE`)."""
+    out, lo = [], start
+    while lo < end:
+        hi = min(_piece_start(lo) + PIECE, end)
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def _walk_pieces(wh: Warehouse, filters: Filters, start: datetime, end: datetime, options: FunnelOptions,
+                 now: datetime, breakdown: str | None) -> _Walked:
+    """The range walked piece by piece (`PIECE`), then merged per entity (`analytics.funnel.merge`). A piece
+    whose attempts' windows have all closed at `now` is taken from the cache while no commit since it was
+    computed touched data before its end + the window; the others (the last day or days, as long as the
+    window) are walked anew. Each run of pieces to walk is one read and one walk, split by piece. The closed
+    whole pieces are also kept merged into one part, valid as long as all of them: a view shown again during
+    the day merges that part with its few fresh pieces instead of merging 30 days of pieces."""
+    window = options.window_length
+    spans = piece_spans(start, end)
+    closed = [hi + window <= now for _, hi in spans]
+    family = "|".join(["funnel", repr(sorted(filters.dimension_values().items())), ",".join(options.steps),
+                       options.count, options.window, options.order, str(breakdown)])
+    keys = [f"{family}|{lo.isoformat()}|{hi.isoformat()}" for lo, hi in spans]
+    seq = wh.results.changes.seq  # every part read below is exact as of this position of the change log
+    parts: list = [None] * len(spans)
+    first_whole = 0 if spans and spans[0][0] == _piece_start(spans[0][0]) else 1
+    last_closed = sum(closed) - 1  # closed pieces come first: their ends ascend
+    middle, merged = None, None
+    if last_closed > first_whole:
+        middle = f"{family}|{spans[first_whole][0].isoformat()}..{spans[last_closed][1].isoformat()}"
+        merged = wh.results.get(middle, until=spans[last_closed][1] + window)
+    middle_cached = merged is not None
+    if middle_cached:  # its pieces are not needed
+        parts[first_whole:last_closed + 1] = [()] * (last_closed + 1 - first_whole)
+    for i, (key, (_, hi)) in enumerate(zip(keys, spans)):
+        if closed[i] and parts[i] is None:
+            parts[i] = wh.results.get(key, until=hi + window)
+    for first, last in _missing_runs(parts):
+        # The change log's position before the read: a commit after it may invalidate what is read.
+        run_seq, (run, rows, piece) = wh.results.shared(keys[first] + ".." + keys[last], lambda: (
+            wh.results.changes.seq, _walk_run(wh, filters, spans[first:last + 1], options, now, breakdown)))
+        seq = min(seq, run_seq)
+        for i, part in enumerate(run, start=first):
+            parts[i] = part
+            # A partial first day is not kept: a range ending "now" starts at another instant each time.
+            if closed[i] and i >= first_whole:
+                wh.results.put(keys[i], part, run_seq)
+        if middle is not None and merged is None and first <= first_whole and last_closed <= last:
+            # the whole middle walked in this run (a cold start): merged from the walk's rows, in key order
+            merged = analysis.merge_rows(rows, (piece >= first_whole - first) & (piece <= last_closed - first))
+    if middle is not None:
+        if not middle_cached:
+            if merged is None:
+                merged = analysis.merge_parts(parts[first_whole:last_closed + 1])
+            _replace_middle(wh, family, middle, merged, seq, last_closed + 1 - first_whole)
+        parts[first_whole:last_closed + 1] = [merged]
+    furthest, in_progress, times, codes = analysis.merge(parts, len(options.steps), _microseconds(window),
+                                                         _epoch_us(now))
+    if breakdown and codes is None:  # an empty range
+        codes = np.zeros(0, dtype=np.uint64)
+    labels = _known_labels(wh, breakdown, codes, start, end, options) if breakdown else None
+    return _Walked(furthest, in_progress, times, codes, labels)
+
+
+def _known_labels(wh: Warehouse, breakdown: str, codes: np.ndarray, start: datetime, end: datetime,
+                  options: FunnelOptions) -> dict:
+    """`_breakdown_labels`, kept in the result cache: a code is a hash of its value, so a code's value never
+    changes; the labels are read again (after the events, so that every value they carry is there) only
+    when a code is not known yet. Without it, every request would scan the range's entries for them."""
+    key = "funnel-labels|" + breakdown
+    known = wh.results.get(key, until=datetime.min)  # never invalidated by a commit
+    if known is None or any(int(code) not in known for code in pd.unique(codes)):
+        known = {**(known or {}), **_breakdown_labels(wh, breakdown, start, end, options)}
+        wh.results.put(key, known, wh.results.changes.seq)
+    return known
+
+
+def _replace_middle(wh: Warehouse, family: str, key: str, merged, seq: int, days: int) -> None:
+    """Keep `merged` as the merged part of `days` closed days, and drop the one of as many days it replaces
+    (the same range a day earlier): a large part, never asked for again once the range has moved on. (Views
+    of other lengths keep theirs; two ranges of one length but different dates evict each other's merged
+    part, which is then merged again from the cached days.)"""
+    pointer = family + "|middle of " + str(days)
+    previous = wh.results.get(pointer, until=datetime.min)  # never invalidated by a commit
+    if previous is not None and previous != key:
+        wh.results.drop(previous)
+    wh.results.put(key, merged, seq)
+    wh.results.put(pointer, key, seq)
+
+
+def _piece_start(moment: datetime) -> datetime:
+    epoch = datetime(1970, 1, 1)
+    return epoch + (moment - epoch) // PIECE * PIECE
+
+
+def _walk_run(wh, filters, spans, options, now, breakdown) -> tuple[list, tuple, np.ndarray]:
+    """One read and walk of consecutive pieces: the parts (`analytics.funnel.merge`), one per piece, and the
+    walk's rows (one per entity and piece, see `analytics.funnel.merge_rows`) with each row's piece."""
+    bounds = np.array([_epoch_us(lo) for lo, _ in spans], dtype=np.int64)
+    outcome, columns, order = _read_and_walk(wh, filters, spans[0][0], spans[-1][1], options, now, breakdown,
+                                             pieces=bounds)
+    code = columns["breakdown_code"][order.source(outcome.row)] if breakdown else None
+    rows = (order.key[outcome.row], outcome.furthest, outcome.last_entry, outcome.times, code)
+    return analysis.split_rows(rows, outcome.piece, len(spans)), rows, outcome.piece
+
+
+def _missing_runs(found: list) -> list[tuple[int, int]]:
+    runs, begin = [], None
+    for i, value in enumerate(found + [0]):
+        if value is None and begin is None:
+            begin = i
+        elif value is not None and begin is not None:
+            runs.append((begin, i - 1))
+            begin = None
+    return runs
 
 
 def journey_sql(filters: Filters, start: datetime, end: datetime, options: FunnelOptions,
@@ -315,7 +452,11 @@ def journey_sql(filters: Filters, start: datetime, end: datetime, options: Funne
         columns.append("CASE WHEN " + entry + " THEN e.session_id END AS entry_session")
     joins_sessions = breakdown == "landing_page" or "landing_page" in texts
     sql = ("SELECT " + ", ".join(columns) + " FROM events e"
-           + (" LEFT JOIN sessions s ON s.session_id = e.session_id" if joins_sessions else "")
+           # Only the sessions with an event in the read's time (the join builds on them: for the last days
+           # of a range, a small part of the table)
+           + (" LEFT JOIN (SELECT session_id, landing_page FROM sessions"
+              " WHERE last_ts >= :start AND first_ts < :until) s ON s.session_id = e.session_id"
+              if joins_sessions else "")
            + " WHERE e.ts >= :start AND e.ts < :until"
            # In indirect order a step-1 event only matters as an entry: the others are left out.
            + (" AND e.type IN :steps AND (e.type <> :step_0 OR " + entry + ")" if options.order == "indirect" else "")
@@ -349,14 +490,13 @@ def _journeys(order: analysis.JourneyOrder) -> analysis.Journeys:
 # -- shaping the tables ----------------------------------------------------------------------------
 
 def _steps(walked: _Walked, options: FunnelOptions) -> pd.DataFrame:
-    table = analysis.step_table(walked.outcome.furthest, walked.outcome.in_progress, len(options.steps))
+    table = analysis.step_table(walked.furthest, walked.in_progress, len(options.steps))
     return _with_event_types(table, options)
 
 
 def _breakdown(walked: _Walked, options: FunnelOptions) -> pd.DataFrame:
-    outcome = walked.outcome
-    index, codes = pd.factorize(walked.columns["breakdown_code"][walked.rows])
-    table = analysis.step_tables(index, len(codes), outcome.furthest, outcome.in_progress, len(options.steps))
+    index, codes = pd.factorize(walked.codes)
+    table = analysis.step_tables(index, len(codes), walked.furthest, walked.in_progress, len(options.steps))
     values = np.array([walked.labels.get(int(code), NOT_SET) for code in codes] or [""], dtype=object)
     table.insert(0, options.breakdown, values[table.pop("group").to_numpy()])
     table = table.sort_values([options.breakdown, "step"], kind="stable").reset_index(drop=True)
@@ -379,9 +519,8 @@ def _buckets(options: FunnelOptions, start: datetime, end: datetime, tz: str) ->
 
 def _trend(walked: _Walked, options: FunnelOptions, buckets: tuple[int, int, int, int]) -> pd.DataFrame:
     width, offset, first, count = buckets
-    outcome = walked.outcome
-    groups = (analysis.bucket_starts(outcome.times[0], width, offset) - first) // width
-    table = analysis.step_tables(groups, count, outcome.furthest, outcome.in_progress, len(options.steps))
+    groups = (analysis.bucket_starts(walked.times[0], width, offset) - first) // width
+    table = analysis.step_tables(groups, count, walked.furthest, walked.in_progress, len(options.steps))
     table.insert(0, "bucket", _timestamps(first + table.pop("group").to_numpy() * width))
     return _with_event_types(table, options)
 

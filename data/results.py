@@ -8,6 +8,7 @@ Entries live in flask-caching's in-process SimpleCache, least recently used out 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, Callable
@@ -31,8 +32,12 @@ class _Shared(BaseSerializer):
 
 
 class ResultCache:
-    def __init__(self, changes: ChangeLog, entries: int = 20_000, recent: int = 32):
+    def __init__(self, changes: ChangeLog, entries: int = 20_000, recent: int = 32, groups: int = 6):
         self.changes = changes
+        # Entries that belong to a group (a funnel setting's days: 100-200 MB at 10M events) are kept for the
+        # `groups` groups used last; the entry count alone would let a few dozen settings fill the memory.
+        self._groups: OrderedDict[str, set[str]] = OrderedDict()
+        self._max_groups = groups
         self._store = SimpleCache(threshold=entries, default_timeout=0)
         self._store.serializer = _Shared()
         # Results over a range ending at an instant: large and soon stale, so only the last few are kept.
@@ -53,10 +58,25 @@ class ResultCache:
         self.misses += 1
         return None
 
-    def put(self, key: str, value: Any, seq: int, recent: bool = False) -> None:
+    def put(self, key: str, value: Any, seq: int, recent: bool = False, group: str | None = None) -> None:
         """Store `value`, computed from data read after the change log stood at `seq`; `recent`: among the
-        last few results over ranges ending at an instant (the same refresh asks for them again)."""
+        last few results over ranges ending at an instant (the same refresh asks for them again); `group`:
+        kept while the group is among the last used (`touch`)."""
         (self._recent if recent else self._store).set(key, (seq, value))
+        if group is not None:
+            with self._lock:
+                self._groups.setdefault(group, set()).add(key)
+            self.touch(group)
+
+    def touch(self, group: str) -> None:
+        """The group is in use: it is the last to go; the least recently used beyond the limit go now."""
+        with self._lock:
+            if group in self._groups:
+                self._groups.move_to_end(group)
+            evicted = [self._groups.popitem(last=False)[1] for _ in range(len(self._groups) - self._max_groups)]
+        for keys in evicted:
+            for key in keys:
+                self._store.delete(key)
 
     def drop(self, key: str) -> None:
         """Forget the value stored under `key` (one that will not be asked for again), freeing its memory

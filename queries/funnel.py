@@ -328,6 +328,7 @@ def _walk_pieces(wh: Warehouse, filters: Filters, start: datetime, end: datetime
     family = "|".join(["funnel", repr(sorted(filters.dimension_values().items())), ",".join(options.steps),
                        options.count, options.window, options.order, str(breakdown)])
     keys = [f"{family}|{lo.isoformat()}|{hi.isoformat()}" for lo, hi in spans]
+    wh.results.touch(family)  # a setting in use keeps its days; the least recently used settings' go
     seq = wh.results.changes.seq  # every part read below is exact as of this position of the change log
     parts: list = [None] * len(spans)
     first_whole = 0 if spans and spans[0][0] == _piece_start(spans[0][0]) else 1
@@ -351,7 +352,7 @@ def _walk_pieces(wh: Warehouse, filters: Filters, start: datetime, end: datetime
             parts[i] = part
             # A partial first day is not kept: a range ending "now" starts at another instant each time.
             if closed[i] and i >= first_whole:
-                wh.results.put(keys[i], part, run_seq)
+                wh.results.put(keys[i], part, run_seq, group=family)
         if middle is not None and merged is None and first <= first_whole and last_closed <= last:
             # the whole middle walked in this run (a cold start): merged from the walk's rows, in key order
             merged = analysis.merge_rows(rows, (piece >= first_whole - first) & (piece <= last_closed - first))
@@ -391,8 +392,8 @@ def _replace_middle(wh: Warehouse, family: str, key: str, merged, seq: int, days
     previous = wh.results.get(pointer, until=datetime.min)  # never invalidated by a commit
     if previous is not None and previous != key:
         wh.results.drop(previous)
-    wh.results.put(key, merged, seq)
-    wh.results.put(pointer, key, seq)
+    wh.results.put(key, merged, seq, group=family)
+    wh.results.put(pointer, key, seq, group=family)
 
 
 def _piece_start(moment: datetime) -> datetime:

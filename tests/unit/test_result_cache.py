@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from data.changes import ChangeLog
+from data.results import ResultCache
 from data.warehouse import Warehouse
 from data.writer import make_writer
 from queries.filters import Filters
@@ -145,3 +146,21 @@ def test_parts_asking_for_the_same_piece_at_once_compute_it_once():
         thread.join()
     assert calls == [1] and answers == [1, 1, 1, 1]
     assert cache.shared("piece", compute) == 2  # once done, the next request computes afresh
+
+
+def test_grouped_entries_go_with_their_least_recently_used_group():
+    """A funnel setting's days are one group: only the settings used last keep theirs, whatever the count of
+    entries (they are large)."""
+    cache = ResultCache(ChangeLog(), groups=2)
+    for group in ("a", "b"):
+        for day in range(3):
+            cache.put(f"{group}{day}", day, cache.changes.seq, group=group)
+    cache.touch("a")                                     # "a" in use again: "b" is now the oldest
+    cache.put("c0", 0, cache.changes.seq, group="c")
+    until = datetime(2026, 1, 1)
+    assert [cache.get(f"a{d}", until) for d in range(3)] == [0, 1, 2]
+    assert [cache.get(f"b{d}", until) for d in range(3)] == [None, None, None]
+    assert cache.get("c0", until) == 0
+    cache.put("plain", "kept", cache.changes.seq)        # no group: only the entry count limits it
+    cache.put("d0", 0, cache.changes.seq, group="d")
+    assert cache.get("plain", until) == "kept" and cache.get("a0", until) is None

@@ -25,6 +25,7 @@ from analytics import funnel as analysis
 from data import schema
 from data.warehouse import Warehouse
 from queries.filters import MAX_VALUE_LENGTH, FilterError, Filters, _as_multidict
+from queries.pieces import missing_runs
 from queries.scope import dimension_predicate
 from queries.timeseries import utc_offset
 
@@ -343,7 +344,7 @@ def _walk_pieces(wh: Warehouse, filters: Filters, start: datetime, end: datetime
     for i, (key, (_, hi)) in enumerate(zip(keys, spans)):
         if closed[i] and parts[i] is None:
             parts[i] = wh.results.get(key, until=hi + window)
-    for first, last in _missing_runs(parts):
+    for first, last in missing_runs(parts):
         # The change log's position before the read: a commit after it may invalidate what is read.
         run_seq, (run, rows, piece) = wh.results.shared(keys[first] + ".." + keys[last], lambda: (
             wh.results.changes.seq, _walk_run(wh, filters, spans[first:last + 1], options, now, breakdown)))
@@ -410,17 +411,6 @@ def _walk_run(wh, filters, spans, options, now, breakdown) -> tuple[list, tuple,
     code = columns["breakdown_code"][order.source(outcome.row)] if breakdown else None
     rows = (order.key[outcome.row], outcome.furthest, outcome.last_entry, outcome.times, code)
     return analysis.split_rows(rows, outcome.piece, len(spans)), rows, outcome.piece
-
-
-def _missing_runs(found: list) -> list[tuple[int, int]]:
-    runs, begin = [], None
-    for i, value in enumerate(found + [0]):
-        if value is None and begin is None:
-            begin = i
-        elif value is not None and begin is not None:
-            runs.append((begin, i - 1))
-            begin = None
-    return runs
 
 
 def journey_sql(filters: Filters, start: datetime, end: datetime, options: FunnelOptions,

@@ -55,7 +55,7 @@ def cached_rows(wh: Warehouse, name: str, filters: Filters, start: datetime, end
     pieces = spans(start, end, width, offset)
     keys = [f"{family}|{lo.isoformat()}|{hi.isoformat()}|{i == 0}" for i, (lo, hi) in enumerate(pieces)]
     found = [wh.results.get(key, until=hi) for key, (_, hi) in zip(keys, pieces)]
-    runs = _missing_runs(found)
+    runs = missing_runs(found)
     def run_rows(run: tuple[int, int]) -> pd.DataFrame:
         first, last = run
         return wh.results.shared(keys[first] + ".." + keys[last],
@@ -77,7 +77,8 @@ def cached_rows(wh: Warehouse, name: str, filters: Filters, start: datetime, end
     return whole
 
 
-def _missing_runs(found: list) -> list[tuple[int, int]]:
+def missing_runs(found: list) -> list[tuple[int, int]]:
+    """The runs (first, last) of consecutive None in `found`: the pieces to compute together."""
     runs, begin = [], None
     for i, value in enumerate(found + [0]):
         if value is None and begin is None:

@@ -144,7 +144,7 @@ def tick(_, search):
 def tiles(filters, now, data):
     tz, table, totals = _state.timezone(), data["kpis"], data["totals"]
     spend_note = "not split by device or region" if (filters.device or filters.region) else None
-    times = charts.local(totals.bucket, tz)
+    times = charts.iso_times(charts.local(totals.bucket, tz))
     return freshness(data["newest"], now, tz), [
         dbc.Col(kpi_card(row.kpi, row.current, row.change,
                          spend_note if row.kpi in ("spend", "roas", "cpa", "cac") else None,

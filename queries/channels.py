@@ -22,8 +22,9 @@ def channel_list(wh: Warehouse) -> pd.DataFrame:
 def campaign_performance(wh: Warehouse, filters: Filters, start: datetime, end: datetime,
                          tz: str = "UTC") -> pd.DataFrame:
     """One row per (channel, campaign) with traffic or spend: sessions, orders, revenue, spend, roas, cpa."""
-    rows = _range_totals(wh, filters, start, end, tz, campaigns=True)
-    table = rows.merge(channel_list(wh)[["name", "label"]], how="left", left_on="channel", right_on="name")
+    table = _range_totals(wh, filters, start, end, tz, campaigns=True)
+    channels = channel_list(wh)
+    table["label"] = table["channel"].map(dict(zip(channels["name"], channels["label"])))
     table = table.sort_values(["revenue", "sessions", "channel", "campaign"], ascending=[False, False, True, True],
                               kind="stable")
     return _with_ratios(table[["channel", "label", "campaign", "sessions", "orders", "revenue", "spend"]], filters)

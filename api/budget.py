@@ -20,6 +20,7 @@ import numpy as np
 from flask import current_app, jsonify, request
 
 from api import blueprint, jsonable
+from data import access
 from data.warehouse import current
 from queries import budget as q
 from queries.attribution import AttributionOptions, attribution_report
@@ -71,6 +72,7 @@ def budget_pacing():
 
 @blueprint.put("/budget/budgets")
 def set_budget():
+    access.require("admin", "setting budgets")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise FilterError("body", (request.get_data(as_text=True) or "")[:80], "must be a JSON object")
@@ -79,6 +81,7 @@ def set_budget():
             raise FilterError(key, None, "is required")
     month, channel, planned = q.check_budget(current(), body["month"], body["channel"], body["planned"])
     current_app.extensions["pulse.writer"].call(lambda conn: q.write_budget(conn, month, channel, planned))
+    access.audit("budget.set", channel, {"month": month.strftime("%Y-%m"), "planned": planned})
     return jsonify({"status": "ok", "month": month.strftime("%Y-%m"), "channel": channel, "planned": planned})
 
 

@@ -121,6 +121,10 @@ def install(app, data_dir: Path) -> None:
     server.before_request(guard)
     server.after_request(security_headers)
     server.register_error_handler(Forbidden, _forbidden)
+    from dash.exceptions import DependencyException
+
+    # Dash answers an unknown /_dash-component-suites/ path with an exception (a 500): it is a 404.
+    server.register_error_handler(DependencyException, lambda error: ("Not found", 404))
 
 
 def _flag(name: str) -> bool:
@@ -292,38 +296,45 @@ def security_headers(response):
 
 # -- login throttling -------------------------------------------------------------------------------
 class Throttle:
-    """Failed logins per key (a user name, an address): after MAX_FAILURES within FAILURE_WINDOW, further
-    attempts wait 30 s, doubling with every failure up to MAX_LOCKOUT. Memory is bounded."""
+    """Failed logins per key: after `limit` failures of a key within FAILURE_WINDOW, further attempts with
+    it wait 30 s, doubling with every failure up to MAX_LOCKOUT. Keys and limits (see `login_keys`): a name
+    from one address (5), an address (20: guessing many names), a name from anywhere (50: a distributed
+    guess; high enough that nobody locks a colleague out by mistyping). Memory is bounded."""
 
     def __init__(self, max_keys: int = 10_000):
         self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
         self.max_keys = max_keys
 
-    def wait(self, *keys: str) -> float:
-        """Seconds until any of `keys` may try again (0: now)."""
+    def wait(self, keys: dict[str, int]) -> float:
+        """Seconds until every key of `keys` ({key: limit}) may try again (0: now)."""
         now = time.monotonic()
         longest = 0.0
         with self._lock:
-            for key in keys:
+            for key, limit in keys.items():
                 recent = [t for t in self._failures.get(key, []) if now - t < FAILURE_WINDOW]
-                if len(recent) >= MAX_FAILURES:
-                    lock = min(MAX_LOCKOUT, 30 * 2 ** (len(recent) - MAX_FAILURES))
+                if len(recent) >= limit:
+                    lock = min(MAX_LOCKOUT, 30 * 2 ** min(20, len(recent) - limit))
                     longest = max(longest, recent[-1] + lock - now)
         return max(0.0, longest)
 
-    def failed(self, *keys: str) -> None:
+    def failed(self, keys) -> None:
         now = time.monotonic()
         with self._lock:
             if len(self._failures) > self.max_keys:
                 self._failures = {k: v for k, v in self._failures.items() if now - v[-1] < FAILURE_WINDOW}
             for key in keys:
-                self._failures[key] = [t for t in self._failures.get(key, []) if now - t < FAILURE_WINDOW][-50:] + [now]
+                self._failures[key] = [t for t in self._failures.get(key, []) if now - t < FAILURE_WINDOW][-100:] + [now]
 
-    def succeeded(self, *keys: str) -> None:
+    def succeeded(self, keys) -> None:
         with self._lock:
             for key in keys:
                 self._failures.pop(key, None)
+
+
+def login_keys(name: str, address: str) -> dict[str, int]:
+    return {f"name+ip:{name}|{address}": MAX_FAILURES, f"ip:{address}": 4 * MAX_FAILURES,
+            f"name:{name}": 10 * MAX_FAILURES}
 
 
 # -- login, logout, audit ---------------------------------------------------------------------------
@@ -373,17 +384,18 @@ def login():
     password = (request.form.get("password") or "")[:MAX_PASSWORD]
     address = request.remote_addr or "?"
     throttle: Throttle = current_app.extensions["pulse.throttle"]
-    wait = throttle.wait(f"name:{name}", f"ip:{address}")
+    keys = login_keys(name, address)
+    wait = throttle.wait(keys)
     if wait > 0:
         _audit("login.throttled", name, {"retry_after": round(wait)}, actor=name or "anonymous")
         return _login_page(429, f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.", name,
                            headers={"Retry-After": str(int(wait) + 1)})
     user = current_app.extensions["pulse.users"].authenticate(name, password)
     if user is None:
-        throttle.failed(f"name:{name}", f"ip:{address}")
+        throttle.failed(keys)
         _audit("login.failed", name, {}, actor=name or "anonymous")
         return _login_page(401, "Wrong name or password, or the user is disabled.", name)
-    throttle.succeeded(f"name:{name}")
+    throttle.succeeded([f"name+ip:{name}|{address}"])
     session.clear()  # a fresh session: nothing from before the login carries over
     session["user"] = user["name"]
     session["at"] = time.time()

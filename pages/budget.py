@@ -334,7 +334,12 @@ def predict_what_if(values, ids, search):
         responses, _ = _responses_of(search)
     except FilterError:
         return no_update
-    spend = {i["channel"]: float(v) for i, v in zip(ids, values) if v not in (None, "")}
+    try:
+        spend = {i["channel"]: float(v) for i, v in zip(ids, values) if v not in (None, "")}
+    except (TypeError, ValueError, KeyError):
+        return "Enter a number of spend per channel."
+    if not spend:
+        return no_update  # no channel to predict for (no response curves in this range)
     t = q.what_if(responses, spend)
     return (f"Predicted outcome per {responses.period}: {t['outcome_recommended']:,.0f} "
             f"(90%: {t['outcome_recommended_low']:,.0f}–{t['outcome_recommended_high']:,.0f}), ROAS "

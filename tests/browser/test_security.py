@@ -19,7 +19,7 @@ ANNOTATION = "<script>alert(2)</script><b onmouseover=alert(3)>outage</b>"
 RULE = "<svg onload=alert(4)> revenue rule"
 END = datetime(2026, 11, 20, 14, 37)
 QUERY = f"from={END - timedelta(days=6):%Y-%m-%dT%H:%M:%S}Z&to={END:%Y-%m-%dT%H:%M:%S}Z"
-VIEWS = ("/", "/funnel", "/experiments", "/budget", "/alerts", "/wall")
+VIEWS = ("/", "/funnel", "/experiments", "/budget", "/alerts", "/wall", "/admin")
 RECORDER = "window.__alerts = []; window.alert = window.confirm = window.prompt = " \
            "function (m) { window.__alerts.push(String(m)); };"
 
@@ -69,7 +69,7 @@ def test_stored_markup_renders_as_text_on_every_view(dash_duo, hostile_warehouse
         if path == "/":
             until(lambda: CAMPAIGN in dash_duo.find_element("body").text, timeout=20)  # shown, as text
             assert dash_duo.find_element("#open-mode-banner").text.startswith("Open local demo")
-        if path == "/alerts":
+        if path in ("/alerts", "/admin"):  # the rule, and its creation in the audit log
             until(lambda: RULE in dash_duo.find_element("body").text, timeout=20)
     # The annotation's text is in the monitoring chart's hover label: drawn as SVG text, never as markup.
     dash_duo.wait_for_page(url=f"{base}/?{QUERY}", timeout=20)

@@ -65,7 +65,9 @@ SEPARATE = {"/_dash-update-component", "pulse_auth.logout"}
 # Callbacks that act for a role above viewer, and the role (checked inside the callback: data/access.require).
 PRIVILEGED = {"pages.alerts.save_rule": "admin", "pages.alerts.add_webhook": "admin", "pages.alerts.change_rule": "admin",
               "pages.monitoring.add_annotation": "admin", "pages.budget.save_what_if": "analyst",
-              "pages.funnel.download_dropoffs": "analyst"}
+              "pages.funnel.download_dropoffs": "analyst", "pages.admin.create_user": "admin",
+              "pages.admin.change_user": "admin", "pages.admin.create_token": "admin",
+              "pages.admin.revoke_token": "admin", "pages.admin.refresh_audit": "admin"}
 REFUSAL = ("Only an admin", "the analyst role")
 DISPLAY_MODULES = ("pages.wall", "pages._", "components.", "dash.")
 
@@ -93,7 +95,9 @@ def test_every_route_and_callback_is_covered(secured):
     for dep in dependencies(secured):
         func = secured.app.callback_map[dep["output"]]["callback"]
         name = f"{func.__module__}.{func.__name__}"
-        if any(word in func.__name__ for word in ("save", "add", "change", "download", "delete", "set_")):
+        if func.__module__ == "pages.admin" or any(
+                word in func.__name__ for word in ("save", "add", "change", "download", "delete", "set_", "create",
+                                                   "revoke", "export", "upload", "toggle")):
             assert name in PRIVILEGED, f"{name} looks like an action: list its role in PRIVILEGED"
 
 
@@ -226,15 +230,6 @@ def test_revoked_display_token_stops_the_display(secured):
     assert client.get(f"/wall?token={token}").status_code == 401
 
 
-def test_logout_ends_every_session(secured):
-    for who in ("display", "viewer", "analyst", "admin"):
-        client = secured.client(who)
-        answer = client.post("/logout")
-        assert answer.status_code == 303 and answer.headers["Location"] == "/login"
-        assert client.get("/api/v1/health").status_code == 401
-        assert client.post("/_dash-update-component", json={"output": "x"}).status_code == 401
-
-
 def test_open_only_on_loopback_with_no_users(warehouse, tmp_path):
     """No users: open from this machine (the existing tests and the README's start command), not through a
     proxy and not from elsewhere; refusing to start on another address without an admin."""
@@ -270,3 +265,36 @@ def test_cli_manages_users_and_tokens(tmp_path, capsys, monkeypatch):
     assert "argon2id" in json.loads((tmp_path / "users.json").read_text())["users"][0]["password"]
     actions = [e["action"] for e in AuditLog(tmp_path).recent(10)]
     assert actions == ["token.create", "user.disable", "user.set_role", "user.create"]
+
+
+def test_admin_page_manages_users_and_tokens(secured):
+    deps = {f"{secured.app.callback_map[d['output']]['callback'].__name__}": d for d in dependencies(secured)
+            if secured.app.callback_map[d["output"]]["callback"].__module__ == "pages.admin"}
+    create = callback_payload(deps["create_user"], {"admin-user-create.n_clicks": 1, "admin-user-name.value": "carol",
+                                                    "admin-user-role.value": "analyst",
+                                                    "admin-user-password.value": PASSWORD})
+    assert "Only an admin" in secured.client("analyst").post("/_dash-update-component", json=create).get_data(as_text=True)
+    assert UserStore(secured.data_dir).get("carol") is None
+    answer = secured.client("admin").post("/_dash-update-component", json=create)
+    assert answer.status_code == 200 and "Created analyst carol" in answer.get_data(as_text=True)
+    assert UserStore(secured.data_dir).get("carol")["role"] == "analyst"
+    token = callback_payload(deps["create_token"], {"admin-token-create.n_clicks": 1, "admin-token-name.value": "tv2",
+                                                    "admin-token-views.value": ["wall", "funnel"]})
+    text = json.dumps(secured.client("admin").post("/_dash-update-component", json=token).get_json(), ensure_ascii=False)
+    assert "/wall?kiosk=1&token=pulsedisp_" in text and "playlist=wall,funnel" in text
+    entries = AuditLog(secured.data_dir).recent(2)
+    assert [(e["actor"], e["action"]) for e in entries] == [("admin", "token.create"), ("admin", "user.create")]
+    page = callback_payload(next(d for d in dependencies(secured) if d["output"].startswith(".._pages_content")),
+                            {"_pages_location.pathname": "/admin", "_pages_location.search": ""})
+    assert "Only an admin" in secured.client("viewer").post("/_dash-update-component", json=page).get_data(as_text=True)
+    assert "carol" in secured.client("admin").post("/_dash-update-component", json=page).get_data(as_text=True)
+
+
+# Last: it ends the sessions of the shared clients.
+def test_logout_ends_every_session(secured):
+    for who in ("display", "viewer", "analyst", "admin"):
+        client = secured.client(who)
+        answer = client.post("/logout")
+        assert answer.status_code == 303 and answer.headers["Location"] == "/login"
+        assert client.get("/api/v1/health").status_code == 401
+        assert client.post("/_dash-update-component", json={"output": "x"}).status_code == 401

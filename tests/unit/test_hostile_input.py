@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.access_fixtures import callback_payload, dependencies, make_warehouse, secure, table_counts
 
-VIEWS = ("/", "/funnel", "/experiments", "/budget", "/alerts", "/wall")
+VIEWS = ("/", "/funnel", "/experiments", "/budget", "/alerts", "/wall", "/admin")
 ENDPOINTS = ("/api/v1/kpis", "/api/v1/timeseries", "/api/v1/funnel", "/api/v1/experiments",
              "/api/v1/experiments/checkout_button", "/api/v1/budget/channels", "/api/v1/budget/pacing",
              "/api/v1/alerts/rules", "/api/v1/alerts/active", "/api/v1/alerts/history", "/api/v1/alerts/webhooks",

@@ -34,7 +34,7 @@ HISTORY_COLUMNS = [
 @_state.with_filters(Filters(start="now-1h", end="now"))
 def layout(filters: Filters, start, end):
     kpis = [{"label": KPI_DISPLAY[k].label, "value": k} for k in KPI_DISPLAY]
-    return html.Div([
+    parts = [
         html.H1("Alerts", className="h3"),
         html.Div([dbc.Button("Edit", id="rule-edit", size="sm", color="primary", className="me-2"),
                   dbc.Button("Enable / disable", id="rule-toggle", size="sm", color="secondary", className="me-2"),
@@ -69,7 +69,11 @@ def layout(filters: Filters, start, end):
         dbc.InputGroup([dbc.Input(id="webhook-url", placeholder="https://hooks.example.com/pulse"),
                         dbc.Button("Add webhook", id="webhook-add")], className="my-2"),
         html.Div(id="webhook-message"),
-    ])
+    ]
+    if not access.allowed("admin"):  # the rules, read-only; the callbacks refuse changes whatever is shown
+        parts = [parts[0], parts[2], html.P("Only an admin can change alert rules and webhooks.",
+                                            className="small text-body-secondary", id="rules-read-only")]
+    return html.Div(parts)
 
 
 def _field(label: str, control) -> dbc.Col:

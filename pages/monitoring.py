@@ -74,7 +74,7 @@ def layout(filters: Filters, start, end):
         dbc.Row([dbc.Col(_graph("chart-conversion"), lg=6), dbc.Col(_graph("chart-mix"), lg=6)]),
         html.Div([html.H2("Top campaigns", className="h5 mt-2"), grid("campaign-grid", pd.DataFrame(), CAMPAIGN_COLUMNS)],
                  className="kiosk-secondary"),  # a wall display shows the tiles and charts only
-        _annotation_form(),  # never re-rendered by a refresh, so a refresh never clears what is being typed
+        _annotation_form() if access.allowed("admin") else None,  # never re-rendered by a refresh, so a refresh never clears what is being typed
     ])
 
 

@@ -298,3 +298,17 @@ def test_logout_ends_every_session(secured):
         assert answer.status_code == 303 and answer.headers["Location"] == "/login"
         assert client.get("/api/v1/health").status_code == 401
         assert client.post("/_dash-update-component", json={"output": "x"}).status_code == 401
+
+
+def test_lower_roles_do_not_get_admin_controls(tmp_path_factory):
+    """The forms of admin actions are left out for lower roles (their callbacks refuse them anyway)."""
+    tmp = tmp_path_factory.mktemp("controls")
+    warehouse = make_warehouse(tmp)
+    secured = secure(warehouse, tmp)
+    router = next(d for d in dependencies(secured) if d["output"].startswith(".._pages_content"))
+    for path, admin_only in (("/alerts", ("webhook-url", "rule-add")), ("/", ("annotation-add",))):
+        payload = callback_payload(router, {"_pages_location.pathname": path, "_pages_location.search": ""})
+        for who in ("viewer", "analyst", "admin"):
+            text = secured.client(who).post("/_dash-update-component", json=payload).get_data(as_text=True)
+            assert all((f'"{i}"' in text) == (who == "admin") for i in admin_only), (path, who)
+    warehouse.dispose()

@@ -120,7 +120,8 @@ class UserStore:
         return user if user and not user.get("disabled") else None
 
     def has_users(self) -> bool:
-        return any(not u.get("disabled") for u in self._file.load())
+        """Whether any user was ever created (disabled ones count: disabling everyone must not open Pulse)."""
+        return bool(self._file.load())
 
     def has_admin(self) -> bool:
         return any(u["role"] == "admin" and not u.get("disabled") for u in self._file.load())

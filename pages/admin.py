@@ -13,7 +13,8 @@ from flask import current_app
 from data import access
 from data.users import DISPLAY_VIEWS, ROLES, UserError
 
-dash.register_page(__name__, path="/admin", name="Admin", title="Pulse · Admin", order=6)
+# Not in the navbar: admins reach it from the access bar above the view (pages/_access.py).
+dash.register_page(__name__, path="/admin", name="Admin", title="Pulse · Admin", order=6, nav=False)
 
 AUDIT_ROWS = 200
 

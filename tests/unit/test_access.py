@@ -261,7 +261,8 @@ def test_cli_manages_users_and_tokens(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "created analyst ana" in out and "ana is now admin" in out and "pulsedisp_" in out
     store = UserStore(tmp_path)
-    assert store.get("ana")["role"] == "admin" and store.get("ana")["disabled"] and not store.has_users()
+    assert store.get("ana")["role"] == "admin" and store.get("ana")["disabled"]
+    assert store.has_users() and not store.has_admin()  # a disabled user still closes the open local mode
     assert "argon2id" in json.loads((tmp_path / "users.json").read_text())["users"][0]["password"]
     actions = [e["action"] for e in AuditLog(tmp_path).recent(10)]
     assert actions == ["token.create", "user.disable", "user.set_role", "user.create"]

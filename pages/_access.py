@@ -3,13 +3,36 @@ a small banner saying the local demo is open to anyone on this machine; for admi
 page. Nothing on a wall display."""
 from __future__ import annotations
 
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, callback, clientside_callback, dcc, html
 
 from data import access
 
 
+CHECK_SECONDS = 15
+
+
 def access_bar() -> html.Div:
-    return html.Div(id="access-bar", className="access-bar small pulse-chrome")
+    return html.Div([
+        dcc.Interval(id="access-check", interval=CHECK_SECONDS * 1000),
+        dcc.Store(id="access-state"),
+        html.Div(id="access-bar", className="access-bar small pulse-chrome"),
+    ])
+
+
+# A session that ended (signed out elsewhere, disabled, expired, a display token revoked) gets nothing from the
+# callbacks any more (401); every CHECK_SECONDS the page asks for itself and, when the server would send it
+# to the login page, reloads so that it shows that page instead of numbers going stale. An unreachable
+# server changes nothing here (the connection badge of components/kiosk.py says so).
+clientside_callback(
+    """async function (_) {
+        try {
+            var answer = await fetch(window.location.pathname, {method: "HEAD", redirect: "manual",
+                                                                cache: "no-store", credentials: "same-origin"});
+            if (answer.type === "opaqueredirect" || answer.status === 401) { window.location.reload(); }
+        } catch (error) { /* unreachable: keep the view */ }
+        return window.dash_clientside.no_update;
+    }""",
+    Output("access-state", "data"), Input("access-check", "n_intervals"), prevent_initial_call=True)
 
 
 @callback(Output("access-bar", "children"), Input("url", "pathname"))

@@ -85,7 +85,7 @@ def test_login_page_and_display_token(dash_duo, hostile_warehouse):
 
     wh, data_dir = hostile_warehouse
     UserStore(data_dir).create("ada", "viewer", PASSWORD, actor="test")
-    _, token = TokenStore(data_dir).create("lobby", ["wall"], actor="test")
+    token_id, token = TokenStore(data_dir).create("lobby", ["wall"], actor="test")
     app = create_app(wh, data_dir=data_dir)
     dash_duo.start_server(app, port=PORT, navigate=False)
     base = dash_duo.server.url
@@ -105,4 +105,9 @@ def test_login_page_and_display_token(dash_duo, hostile_warehouse):
     until(lambda: dash_duo.find_element("#wall-numbers").text.strip() != "", timeout=20)
     dash_duo.driver.get(f"{base}/budget")
     assert "This display may show only /wall" in dash_duo.find_element("body").text
-    assert [e for e in dash_duo.get_logs() if "403" not in e["message"]] == []
+    assert [e for e in dash_duo.get_logs() if "403" not in e["message"]] == []  # the refused /budget only
+    dash_duo.wait_for_page(url=f"{base}/wall?kiosk=1", timeout=20)
+    # Revoked: the display gets nothing more (its callbacks are refused, which the renderer logs), notices by
+    # itself and shows the login page.
+    TokenStore(data_dir).revoke(token_id, actor="test")
+    until(lambda: "/login" in dash_duo.driver.current_url, timeout=40)

@@ -248,16 +248,20 @@ def _check_page(identity: Identity):
 def _check_callback(identity: Identity):
     if identity.kind == "anonymous":
         return _refuse(identity, "viewer", "the dashboard's data")
+    body = request.get_json(silent=True)
+    dash_app = current_app.extensions["pulse.dash"]
+    output = body.get("output") if isinstance(body, dict) else None
+    entry = dash_app.callback_map.get(output) if isinstance(output, str) else None
+    if entry is None or not entry.get("callback"):  # unknown or clientside: Dash itself would fail (a 500)
+        response = jsonify({"status": "error", "error": f"output={str(output)[:80]!r}: no such callback",
+                            "field": "output"})
+        response.status_code = 400
+        return response
     if identity.kind != "display":
         return None  # viewers and up; privileged callbacks check the role themselves (data/access.require)
-    body = request.get_json(silent=True) or {}
-    if not isinstance(body, dict):
-        return _refuse(identity, "viewer", "this callback")
-    dash_app = current_app.extensions["pulse.dash"]
-    entry = dash_app.callback_map.get(body.get("output"))
-    module = getattr(entry.get("callback"), "__module__", "") if entry else ""
+    module = getattr(entry["callback"], "__module__", "")
     view_modules = {f"pages.{name}" for name, path in DISPLAY_VIEWS.items() if path in identity.views}
-    if not entry or not (module in view_modules or module.startswith(("components.", "pages._", "dash."))):
+    if not (module in view_modules or module.startswith(("components.", "pages._", "dash."))):
         return _refuse(identity, "viewer", f"callback {str(body.get('output'))[:80]}")
     for item in _callback_values(body):
         if isinstance(item, dict) and item.get("property") == "pathname" and item.get("value") not in identity.views:

@@ -161,6 +161,14 @@ def test_role_matrix_of_callbacks(secured):
     assert table_counts(secured.warehouse) == before
 
 
+def test_unknown_or_malformed_callbacks_are_a_400(secured):
+    viewer = secured.client("viewer")
+    for body in ({"output": "nope.children"}, {"output": ["x"]}, [], {"output": "kiosk-clock.children"}):
+        answer = viewer.post("/_dash-update-component", json=body)
+        assert answer.status_code == 400 and answer.get_json()["field"] == "output", body
+    assert viewer.post("/_dash-update-component", data="not json").status_code == 400
+
+
 def test_display_sees_only_its_views(secured):
     display = secured.client("display")
     assert display.get("/wall?kiosk=1").status_code == 200

@@ -52,13 +52,17 @@ def create_app(warehouse: Warehouse, timezone: str = "UTC", data_dir: str | Path
     from components.navbar import navbar
 
     app.server.register_blueprint(blueprint)
+    from api.auth import install as install_access_control
+    from pages._access import access_bar
+
+    install_access_control(app, _data_dir(warehouse, data_dir))  # every route checked: api/auth.py
     # Kiosk classes are set before the first paint (no white flash on a dark wall display).
     app.index_string = app.index_string.replace("{%css%}", "{%css%}\n<script>" + CLASSES_SCRIPT + "</script>", 1)
     app.layout = html.Div([
         dcc.Location(id="url", refresh="callback-nav"),
         navbar(),
         kiosk_shell(),
-        dbc.Container([alert_banner(), dash.page_container], fluid=True, id="page"),
+        dbc.Container([access_bar(), alert_banner(), dash.page_container], fluid=True, id="page"),
     ])
     return app
 
@@ -150,12 +154,24 @@ def start_live_demo(app: dash.Dash, warehouse: Warehouse, host: str, port: int, 
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["users"], ["tokens"], ["audit"]) or argv[2:3] in (["users"], ["tokens"], ["audit"]):
+        from data.users import main as manage  # python app.py users|tokens|audit ... (data/users.py)
+
+        sys.exit(manage(argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    refusal = refuse_unprotected(args.host, _data_dir_of(args.data_dir))
+    if refusal:
+        print(refusal, file=sys.stderr, flush=True)
+        sys.exit(2)
     warehouse = Warehouse.open(args.data_dir)
     if not args.no_demo:
         ensure_demo_data(warehouse, args.demo_days, args.demo_scale, args.demo_seed)
     app = create_app(warehouse, timezone=args.timezone, data_dir=args.data_dir)
+    from api.auth import is_loopback
+
+    app.server.config["PULSE_OPEN_LOCAL"] = is_loopback(args.host)  # no users: open only on loopback
     from api.alerting import seed_demo_rules, start_alerting
 
     if not args.no_demo:
@@ -173,6 +189,29 @@ def main(argv: list[str] | None = None) -> None:
     log.info("Pulse on http://%s:%d/ (warehouse %s)", args.host, args.port, warehouse.url)
     with announced(_data_dir(warehouse, args.data_dir), args.host, args.port):
         serve(app.server, host=args.host, port=args.port, threads=args.threads, ident="pulse")
+
+
+def _data_dir_of(data_dir) -> Path:
+    """The data directory the server will use (that of $WAREHOUSE_URL's DuckDB file when it names one)."""
+    if data_dir is None and os.environ.get("WAREHOUSE_URL"):
+        path = Warehouse(os.environ["WAREHOUSE_URL"]).duckdb_path
+        if path is not None:
+            return path.parent
+    return resolve_data_dir(data_dir)
+
+
+def refuse_unprotected(host: str, data_dir: Path) -> str | None:
+    """Bound beyond loopback, Pulse starts only once an admin exists (with no users it would be open to
+    anyone who reaches it). The message says how to create one."""
+    from api.auth import is_loopback
+    from data.users import UserStore
+
+    if is_loopback(host) or UserStore(data_dir).has_admin():
+        return None
+    return (f"Pulse will not serve {host} without an admin: with no users anyone who can reach it would see and "
+            f"change everything. Create one first:\n"
+            f"  python app.py users create NAME --role admin{'' if data_dir == resolve_data_dir() else f' --data-dir {data_dir}'}\n"
+            f"or bind to 127.0.0.1 for local use.")
 
 
 @contextmanager

@@ -12,8 +12,8 @@
     DELETE /alerts/webhooks/<id>         remove one
     GET    /alerts/deliveries?event_id=  webhook delivery attempts
 
-Writes go through the process's writer. Access control comes later: every handler passes through
-`_require(action)`, the one place a role check will go.
+Writes go through the process's writer. Besides the guard of every route (api/auth.py), every handler
+passes through `_require(action)`: reading needs a viewer, changing an admin; changes are audited.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import json
 from flask import current_app, jsonify, request
 
 from analytics.alerting import RuleError
+from data import access
 from api import blueprint, jsonable
 from api.alerting import configured_webhook_urls
 from queries.alert_rules import validate_rule, webhook_url_problem
@@ -32,8 +33,8 @@ MAX_HISTORY = 1000
 
 
 def _require(action: str) -> None:
-    """Authorization hook: `read` or `write` on alerts. Open for now (access control is a later issue)."""
-    return None
+    """`read` (viewer) or `write` (admin) on alerts; raises data.access.Forbidden (a 403) otherwise."""
+    access.require("admin" if action == "write" else "viewer", f"{'changing' if action == 'write' else 'reading'} alerts")
 
 
 def _writer():
@@ -89,6 +90,7 @@ def create_rule():
     except RuleError as problem:
         return _problems(422, problem.problems)
     rule_id = _writer().call(lambda conn: q.insert_rule(conn, rule.model_dump()))
+    access.audit("rule.create", rule_id, {"name": rule.name})
     response = jsonify(_rule_json(q.rule(current(), rule_id).iloc[0].to_dict()))
     response.status_code = 201
     response.headers["Location"] = f"{blueprint.url_prefix}/alerts/rules/{rule_id}"
@@ -114,6 +116,7 @@ def update_rule(rule_id: int):
         return _problems(422, problem.problems)
     if not _writer().call(lambda conn: q.update_rule(conn, rule_id, rule.model_dump())):
         return _not_found("rule", rule_id)
+    access.audit("rule.update", rule_id, {"name": rule.name})
     return jsonify(_rule_json(q.rule(current(), rule_id).iloc[0].to_dict()))
 
 
@@ -127,6 +130,7 @@ def _deleted(kind: str, item_id: int, delete):
     _require("write")
     if not _writer().call(lambda conn: delete(conn, item_id)):
         return _not_found(kind, item_id)
+    access.audit(f"{kind}.delete", item_id)
     return jsonify({"status": "deleted", "id": item_id})
 
 
@@ -200,6 +204,7 @@ def add_webhook():
     if problems:
         return _problems(422, problems)
     webhook_id = _writer().call(lambda conn: q.insert_webhook(conn, url.strip(), enabled))
+    access.audit("webhook.create", webhook_id, {"url": url.strip()[:200]})
     row = q.webhooks(current()).set_index("id").loc[webhook_id]
     response = jsonify(jsonable.row({"id": webhook_id, "url": row.url, "enabled": row.enabled, "created": row.created,
                                "source": "table"}))

@@ -20,6 +20,7 @@ import numpy as np
 from flask import current_app, jsonify, request
 
 from api import blueprint, jsonable
+from data import access
 from data.warehouse import current
 from queries import budget as q
 from queries.attribution import AttributionOptions, attribution_report
@@ -71,9 +72,11 @@ def budget_pacing():
 
 @blueprint.put("/budget/budgets")
 def set_budget():
+    access.require("admin", "setting budgets")
     body = jsonable.body_with("month", "channel", "planned")
     month, channel, planned = q.check_budget(current(), body["month"], body["channel"], body["planned"])
     current_app.extensions["pulse.writer"].call(lambda conn: q.write_budget(conn, month, channel, planned))
+    access.audit("budget.set", channel, {"month": month.strftime("%Y-%m"), "planned": planned})
     return jsonify({"status": "ok", "month": month.strftime("%Y-%m"), "channel": channel, "planned": planned})
 
 

@@ -2,6 +2,7 @@
 from flask import current_app, jsonify
 
 from api import blueprint
+from data import access
 from data.warehouse import current
 from queries.health import newest_event, warehouse_health
 
@@ -19,8 +20,11 @@ def health():
 
 @blueprint.get("/ping")
 def ping():
-    """A cheap sign of life for screens that watch their connection (components/kiosk.py), with the newest
-    event's time, which kiosk views without a "Data as of" line of their own show, in the display time zone."""
+    """A cheap sign of life for screens that watch their connection (components/kiosk.py); to whoever may
+    see a view (a display token or more), with the newest event's time, which kiosk views without a "Data
+    as of" line of their own show, in the display time zone. Anyone may ping: nothing else is said."""
+    if not access.allowed("display"):
+        return jsonify({"status": "ok"})
     newest = newest_event(current())
     return jsonify({"status": "ok", "newest_event": newest.isoformat() + "Z" if newest is not None else None,
                     "timezone": current_app.config.get("PULSE_TIMEZONE", "UTC")})

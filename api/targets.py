@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from flask import current_app, jsonify, request
 
 from api import blueprint, jsonable
+from data import access
 from data.warehouse import current
 from queries import plan as q
 
@@ -26,7 +27,9 @@ def targets():
 
 @blueprint.put("/targets")
 def set_target():
+    access.require("admin", "setting targets")
     body = jsonable.body_with("month", "kpi", "target")
     month, kpi, value = q.check_target(body["month"], body["kpi"], body["target"])
     current_app.extensions["pulse.writer"].call(lambda conn: q.write_target(conn, month, kpi, value))
+    access.audit("target.set", kpi, {"month": month.strftime("%Y-%m"), "target": value})
     return jsonify({"status": "ok", "month": month.strftime("%Y-%m"), "kpi": kpi, "target": value})

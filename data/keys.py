@@ -24,6 +24,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+from data.audit import AuditLog
 from data.warehouse import resolve_data_dir
 
 KEYS_FILE = "ingest_keys.json"
@@ -134,8 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("key_id")
     args = parser.parse_args(argv)
     store = KeyStore(resolve_data_dir(args.data_dir), env_keys="")
+    audit = AuditLog(resolve_data_dir(args.data_dir))
     if args.command == "create":
         key_id, token = store.create(args.name)
+        audit.record("cli", "key.create", key_id, {"name": args.name})
         print(f"created key {key_id} ({args.name}); it is shown only now:\n{token}")
     elif args.command == "list":
         for key in store.list():
@@ -145,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no active key with id {args.key_id!r}", file=sys.stderr)
         return 1
     else:
+        audit.record("cli", "key.revoke", args.key_id, {})
         print(f"revoked key {args.key_id}")
     return 0
 

@@ -606,7 +606,8 @@ def running_server(data_dir: Path) -> str | None:
     if not _alive(pid):
         return None
     try:
-        with urllib.request.urlopen(f"{url}/api/v1/health", timeout=10) as response:
+        # /ping needs no login (health does, once users exist), so this works on a secured server too
+        with urllib.request.urlopen(f"{url}/api/v1/ping", timeout=10) as response:
             return url if response.status == 200 else None
     except (OSError, ValueError):
         return None

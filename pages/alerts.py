@@ -11,6 +11,7 @@ from flask import current_app
 from analytics.alerting import RuleError
 from components.grid import grid, number_column, text_column
 from components.kpi_card import KPI_DISPLAY
+from data import access
 from pages import _state
 from queries import alerts as q
 from queries.alert_rules import validate_rule, webhook_url_problem
@@ -33,7 +34,7 @@ HISTORY_COLUMNS = [
 @_state.with_filters(Filters(start="now-1h", end="now"))
 def layout(filters: Filters, start, end):
     kpis = [{"label": KPI_DISPLAY[k].label, "value": k} for k in KPI_DISPLAY]
-    return html.Div([
+    parts = [
         html.H1("Alerts", className="h3"),
         html.Div([dbc.Button("Edit", id="rule-edit", size="sm", color="primary", className="me-2"),
                   dbc.Button("Enable / disable", id="rule-toggle", size="sm", color="secondary", className="me-2"),
@@ -68,7 +69,11 @@ def layout(filters: Filters, start, end):
         dbc.InputGroup([dbc.Input(id="webhook-url", placeholder="https://hooks.example.com/pulse"),
                         dbc.Button("Add webhook", id="webhook-add")], className="my-2"),
         html.Div(id="webhook-message"),
-    ])
+    ]
+    if not access.allowed("admin"):  # the rules, read-only; the callbacks refuse changes whatever is shown
+        parts = [parts[0], parts[2], html.P("Only an admin can change alert rules and webhooks.",
+                                            className="small text-body-secondary", id="rules-read-only")]
+    return html.Div(parts)
 
 
 def _field(label: str, control) -> dbc.Col:
@@ -124,6 +129,8 @@ def _form_mode(rule_id: int | None) -> tuple:
           prevent_initial_call=True)
 def save_rule(_, name, kpi, kind, operator, value, window, pending, filters, editing):
     """Add the rule in the form, or save it over the rule being edited (keeping its on/off state)."""
+    if not access.allowed("admin"):
+        return _refused("change alert rules"), no_update, no_update, no_update, no_update, no_update
     data = {"name": name or "", "kpi": kpi, "kind": kind, "operator": operator, "window_minutes": window,
             "pending_minutes": pending, "filters": filters or ""}
     data["tolerance" if kind == "pacing" else "value"] = value
@@ -136,6 +143,7 @@ def save_rule(_, name, kpi, kind, operator, value, window, pending, filters, edi
                         *_form_mode(None))
             rule = validate_rule({k: v for k, v in data.items() if v is not None} | {"enabled": stored["enabled"]})
             writer.call(lambda conn: q.update_rule(conn, editing, rule.model_dump()))
+            access.audit("rule.update", editing, {"name": rule.name})
             return (dbc.Alert(f"Rule {editing} saved: {rule.name}", color="success", duration=4000), tables(), None,
                     *_form_mode(None))
         rule = validate_rule({k: v for k, v in data.items() if v is not None})
@@ -143,8 +151,14 @@ def save_rule(_, name, kpi, kind, operator, value, window, pending, filters, edi
         return (dbc.Alert([html.Div(f"{p['field']}={p['value']!r}: {p['problem']}") for p in error.problems],
                           color="warning"), no_update, no_update, no_update, no_update, no_update)
     rule_id = writer.call(lambda conn: q.insert_rule(conn, rule.model_dump()))
+    access.audit("rule.create", rule_id, {"name": rule.name})
     return (dbc.Alert(f"Rule {rule_id} added: {rule.name}", color="success", duration=4000), tables(), None,
             *_form_mode(None))
+
+
+def _refused(what: str):
+    """The message a role below admin gets (the check is here, in the callback, not only in hidden buttons)."""
+    return dbc.Alert(f"Only an admin can {what}; you are {access.current().describe()}.", color="danger")
 
 
 def _stored_rule(rule_id: int) -> dict | None:
@@ -183,10 +197,13 @@ def cancel_editing(_):
 @callback(Output("webhook-message", "children"), Output("webhook-list", "children"),
           Input("webhook-add", "n_clicks"), State("webhook-url", "value"), prevent_initial_call=True)
 def add_webhook(_, url):
+    if not access.allowed("admin"):
+        return _refused("add webhooks"), no_update
     problem = webhook_url_problem(url)
     if problem:
         return dbc.Alert(f"url={url!r}: {problem}", color="warning"), no_update
     current_app.extensions["pulse.writer"].call(lambda conn: q.insert_webhook(conn, url.strip()))
+    access.audit("webhook.create", None, {"url": url.strip()[:200]})
     return dbc.Alert("Webhook added", color="success", duration=4000), webhook_list()
 
 
@@ -196,12 +213,15 @@ def add_webhook(_, url):
           prevent_initial_call=True)
 def change_rule(_, __, selected):
     """Enable/disable or delete the rule selected in the grid (its history stays)."""
+    if not access.allowed("admin"):
+        return _refused("change alert rules"), no_update
     if not selected:
         return dbc.Alert("Select a rule in the table first", color="warning", duration=4000), no_update
     rule_id = int(selected[0]["id"])
     writer = current_app.extensions["pulse.writer"]
     if dash.ctx.triggered_id == "rule-delete":
         writer.call(lambda conn: q.delete_rule(conn, rule_id))
+        access.audit("rule.delete", rule_id)
         return dbc.Alert(f"Rule {rule_id} deleted", color="success", duration=4000), tables()
     row = _stored_rule(rule_id)
     if row is None:
@@ -209,4 +229,5 @@ def change_rule(_, __, selected):
     rule = validate_rule({k: row[k] for k in q.RULE_FIELDS} | {"enabled": not bool(row["enabled"])})
     writer.call(lambda conn: q.update_rule(conn, rule_id, rule.model_dump()))
     state = "enabled" if rule.enabled else "disabled"
+    access.audit("rule.enable" if rule.enabled else "rule.disable", rule_id)
     return dbc.Alert(f"Rule {rule_id} {state}", color="success", duration=4000), tables()

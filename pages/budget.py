@@ -23,6 +23,7 @@ from analytics.attribution import MODEL_LABELS, MODELS
 from components.filter_bar import filter_bar
 from components.grid import grid, number_column, text_column
 from components.messages import input_error
+from data import access
 from pages import _state
 from queries import budget as q
 from queries.attribution import AttributionOptions, attribution_report
@@ -333,7 +334,12 @@ def predict_what_if(values, ids, search):
         responses, _ = _responses_of(search)
     except FilterError:
         return no_update
-    spend = {i["channel"]: float(v) for i, v in zip(ids, values) if v not in (None, "")}
+    try:
+        spend = {i["channel"]: float(v) for i, v in zip(ids, values) if v not in (None, "")}
+    except (TypeError, ValueError, KeyError):
+        return "Enter a number of spend per channel."
+    if not spend:
+        return no_update  # no channel to predict for (no response curves in this range)
     t = q.what_if(responses, spend)
     return (f"Predicted outcome per {responses.period}: {t['outcome_recommended']:,.0f} "
             f"(90%: {t['outcome_recommended_low']:,.0f}–{t['outcome_recommended_high']:,.0f}), ROAS "
@@ -349,6 +355,9 @@ def save_what_if(clicks, name, values, ids, search):
     """Store the what-if split under its name and add it to the comparison (via the URL)."""
     if not clicks:  # the button drawn anew (the page re-renders as its URL changes), not clicked
         return no_update, no_update
+    if not access.allowed("analyst"):
+        return no_update, dbc.Alert(f"Saving scenarios needs the analyst role; you are {access.current().describe()}.",
+                                    color="danger")
     try:
         responses, request = _responses_of(search)
         spend = {i["channel"]: (float(v) if v not in (None, "") else None) for i, v in zip(ids, values)}
@@ -357,6 +366,7 @@ def save_what_if(clicks, name, values, ids, search):
         return no_update, input_error(error.field, error.value, error.problem)
     current_app.extensions["pulse.writer"].call(
         lambda conn: q.save_scenario(conn, name, responses, request.dataset, spend))
+    access.audit("scenario.save", name, {"dataset": request.dataset})
     filters = Filters.from_query(search or "", DEFAULTS)
     compare = [c for c in str(filters.extra.get("scenarios", "")).split(",") if c and c != name] + [name]
     return _with_changes(search, scenarios=",".join(compare)), None

@@ -19,6 +19,7 @@ from components import charts, formatting
 from components.filter_bar import filter_bar
 from components.grid import grid, number_column, text_column
 from components.messages import input_error
+from data import access
 from data.schema import EVENT_TYPES
 from pages import _state
 from queries.dimensions import dimension_options
@@ -191,6 +192,9 @@ def write_options_to_url(steps, count, window, order, breakdown, interval, searc
           Input("dropoff-download", "n_clicks"), State("dropoff-step", "value"), State("url", "search"),
           prevent_initial_call=True)
 def download_dropoffs(_, step, search):
+    if not access.allowed("analyst"):
+        return no_update, dbc.Alert(f"Exports need the analyst role; you are {access.current().describe()}.",
+                                    color="danger")
     try:
         filters = Filters.from_query(search or "", DEFAULTS)
         options = options_of(filters)
@@ -201,4 +205,5 @@ def download_dropoffs(_, step, search):
         field, value, problem = getattr(error, "field", "step"), getattr(error, "value", step), str(error)
         return no_update, input_error(field, value, problem)
     name = f"pulse-dropoff-step{step}-{options.steps[int(step) - 1]}-{datetime.now(timezone.utc):%Y%m%d-%H%M}.csv"
+    access.audit("export", name, {"view": "funnel", "rows": len(table)})
     return dcc.send_data_frame(table.to_csv, name, index=False), None

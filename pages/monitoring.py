@@ -20,6 +20,7 @@ from components.filter_bar import filter_bar
 from components.freshness import freshness
 from components.grid import grid, number_column, rows, text_column
 from components.kpi_card import kpi_card
+from data import access
 from pages import _state
 from pages import _prefetch
 from pages._prefetch import Prefetcher, now_ms
@@ -73,7 +74,7 @@ def layout(filters: Filters, start, end):
         dbc.Row([dbc.Col(_graph("chart-conversion"), lg=6), dbc.Col(_graph("chart-mix"), lg=6)]),
         html.Div([html.H2("Top campaigns", className="h5 mt-2"), grid("campaign-grid", pd.DataFrame(), CAMPAIGN_COLUMNS)],
                  className="kiosk-secondary"),  # a wall display shows the tiles and charts only
-        _annotation_form(),  # never re-rendered by a refresh, so a refresh never clears what is being typed
+        _annotation_form() if access.allowed("admin") else None,  # never re-rendered by a refresh, so a refresh never clears what is being typed
     ])
 
 
@@ -202,6 +203,9 @@ def _annotation_form() -> html.Details:
           State("annotation-text", "value"), prevent_initial_call=True)
 def add_annotation(_, when, kind, text):
     """Store the annotation (time in the display time zone) and redraw the view with it."""
+    if not access.allowed("admin"):
+        return dbc.Alert(f"Only an admin can add annotations; you are {access.current().describe()}.",
+                         color="danger"), no_update
     try:
         moment = pd.Timestamp(when).tz_localize(_state.timezone()).tz_convert("UTC").tz_localize(None)
     except (TypeError, ValueError):
@@ -211,6 +215,7 @@ def add_annotation(_, when, kind, text):
         writer.call(lambda conn: insert_annotation(conn, moment.to_pydatetime(), kind, text or ""))
     except ValueError as error:
         return dbc.Alert(str(error), color="warning"), no_update
+    access.audit("annotation.create", None, {"kind": kind, "ts": str(moment), "text": (text or "")[:200]})
     return dbc.Alert(f"Added: {kind} at {when}", color="success", duration=4000), now_ms()
 
 

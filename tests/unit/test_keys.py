@@ -26,6 +26,9 @@ def test_cli_create_list_revoke_against_a_running_app(tmp_path, monkeypatch, cap
     assert keys.main(["--data-dir", str(tmp_path), "revoke", key_id]) == 0
     assert post(token) == 401          # the server re-reads the file: revoked at once
     assert keys.main(["--data-dir", str(tmp_path), "revoke", key_id]) == 1
+    from data.audit import AuditLog
+    assert [(e["action"], e["target"]) for e in AuditLog(tmp_path).recent(2)] == [("key.revoke", key_id),
+                                                                                   ("key.create", key_id)]
     wh.dispose()
 
 

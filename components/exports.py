@@ -50,13 +50,17 @@ def with_menu(content, view: str, table: str, graph: str | None = None) -> html.
     return html.Div([html.Div(export_menu(view, table, graph), className="text-end export-bar pulse-chrome"), content])
 
 
-def view_toolbar(view: str, caption: str) -> html.Div:
-    """The view's sharing bar: workbook of every chart, the permalink with copy and freeze. `caption` (filters
-    and time range in words) titles the chart images."""
+def view_toolbar(view: str, caption: str, report: str | None = None) -> html.Div:
+    """The view's sharing bar: workbook of every chart, the whole view as a PDF rendered in the server
+    (`report`: its address), the permalink with copy and freeze. `caption` (filters and time range in
+    words) titles the chart images."""
     return html.Div([
         dbc.Button("Download view (Excel)", id={"type": "export", "view": view, "table": WHOLE_VIEW, "format": "xlsx",
                                                 "at": "view"},
                    size="sm", color="secondary", outline=True, className="me-2"),
+        html.A("PDF", href=report, id="view-report", className="btn btn-sm btn-outline-secondary me-2",
+               title="The whole view as a PDF, rendered in the server (takes a few seconds)",
+               **({} if report else {"hidden": True})),
         dbc.InputGroup([
             dbc.InputGroupText("Link", className="small"),
             dbc.Input(id="permalink", readonly=True, size="sm", style={"minWidth": "18rem"}),

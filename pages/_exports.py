@@ -7,7 +7,7 @@ The tables come from queries/view_tables.py, which calls the query functions the
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
@@ -28,7 +28,8 @@ def toolbar(view: str, filters: Filters) -> object:
         caption = view_caption(view, filters.to_query(), _state.timezone())
     except FilterError:
         caption = ""
-    return view_toolbar(view, caption)
+    return view_toolbar(view, caption, "/api/v1/report?" + urlencode(
+        [("view", view), ("format", "pdf")], safe="/,:") + "&" + filters.to_query())
 
 
 def row_limit() -> int:

@@ -296,3 +296,43 @@ def test_freeze_turns_a_relative_range_into_absolute_times(start_pulse):
     assert abs(end - pd.Timestamp.now("UTC")) < pd.Timedelta(minutes=2)
     assert query["channel"] == ["email"] and query["compare"] == ["none"]
     assert duo.get_logs() == []
+
+
+def test_an_export_over_the_row_limit_says_so_instead(dash_duo, warehouse):
+    from app import create_app
+    from tests.browser.conftest import PORT
+
+    app = create_app(warehouse)
+    app.server.config["PULSE_EXPORT_MAX_ROWS"] = 3
+    dash_duo.start_server(app, port=PORT, navigate=False)
+    dash_duo.wait_for_page(url=dash_duo.server.url + "/?" + WEEK_QUERY + "&compare=none", timeout=20)
+    dash_duo.wait_for_element("#campaign-grid .ag-row", timeout=30)
+    target = item_id(type="export", view="monitoring", table="campaigns", format="csv", at="campaigns")
+    toggle = dash_duo.wait_for_element(
+        f"[id='{item_id(type='export-menu', view='monitoring', table='campaigns', at='campaigns')}'] .dropdown-toggle")
+    dash_duo.driver.execute_script("arguments[0].click();", toggle)
+    element = until(lambda: dash_duo.driver.execute_script("return document.getElementById(arguments[0]);", target),
+                    timeout=10)
+    dash_duo.driver.execute_script("arguments[0].click();", element)
+    message = dash_duo.wait_for_element("#export-too-large", timeout=30).text
+    assert "'Top campaigns' has" in message and "over the export limit of 3 rows" in message
+    assert "narrow the time range or the filters" in message
+    assert os.listdir(dash_duo.download_path) == []
+    assert dash_duo.get_logs() == []
+
+
+def test_the_whole_view_renders_in_the_server_as_pdf_and_png(start_pulse):
+    from urllib.request import urlopen
+
+    query = DAY_QUERY + "&steps=" + ",".join(STEPS) + "&window=1h"
+    duo = start_pulse("/funnel?" + query)
+    link = duo.wait_for_element("#view-report", timeout=30).get_attribute("href")
+    assert "/api/v1/report?view=funnel&format=pdf&" in link and "window=1h" in link
+    with urlopen(link, timeout=180) as response:
+        assert response.headers["Content-Type"] == "application/pdf"
+        pdf = response.read()
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 20_000
+    with urlopen(link.replace("format=pdf", "format=png"), timeout=180) as response:
+        png = response.read()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
+    assert duo.get_logs() == []

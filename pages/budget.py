@@ -252,7 +252,7 @@ def _what_if_section(responses, result, scenarios: dict, shown: dict) -> html.Di
                  dbc.Col(dcc.Dropdown([{"label": n, "value": n} for n in scenarios], list(shown), multi=True,
                                       id="budget-compare", placeholder="Compare saved scenarios"), md=5),
                  html.Div(id="budget-save-error")], className="g-2 align-items-center"),
-        html.H2("Side by side", className="h6 mt-3"),
+        titled(html.H2("Side by side", className="h6 mt-3"), "budget", "comparison"),
         grid("budget-comparison", comparison, columns, getRowId="params.data.row"),
     ])
 

@@ -267,7 +267,8 @@ def _budget(wh: Warehouse, out: ViewTables, now: datetime) -> None:
     filters, start, end = out.filters, out.start, out.end
     params = {k: v for k, v in filters.extra.items() if k in q.PAGE_KEYS}
     needs_target = params.get("scenario") in ("target_roas", "target_cpa") and not params.get("target")
-    request, _ = q.request_from_query({k: v for k, v in params.items() if not (needs_target and k == "scenario")})
+    request, compare = q.request_from_query({k: v for k, v in params.items()
+                                             if not (needs_target and k == "scenario")})
     report = attribution_report(wh, filters, start, end, AttributionOptions(request.attribution, request.lookback))
     out.settings.update({"Attribution": MODEL_LABELS[request.attribution], "Lookback (days)": request.lookback,
                          "Curves from": request.source, "Scenario": params.get("scenario", request.scenario)})
@@ -303,6 +304,11 @@ def _budget(wh: Warehouse, out: ViewTables, now: datetime) -> None:
                     "recommended_spend": f"Recommended spend per {period} ($)", "change": "Change (fraction)",
                     "marginal_roas_current": "Marginal ROAS now", "marginal_roas_recommended": "Marginal ROAS after",
                     "explanation": "Why"})))
+                scenarios = q.saved_scenarios(wh, responses.source, request.dataset)
+                shown = {name: scenarios[name] for name in compare if name in scenarios}
+                comparison = q.scenario_comparison(responses, result, shown).rename(
+                    columns={"row": f"Row (spend and outcome per {period} in $; ROAS a ratio)"})
+                out.tables.append(Table("comparison", "Scenarios side by side", comparison))
     pacing = q.pacing(wh, now.astimezone(timezone.utc).replace(tzinfo=None))
     out.tables.append(Table("pacing", "Pacing this month", _renamed(pacing, {
         "label": "Channel", "planned": "Planned ($)", "spend_to_date": "Spent to date ($)",

@@ -238,6 +238,13 @@ def choose(duo, selector: str, value: str, key: str):
         try:
             Select(duo.wait_for_element(selector, timeout=20)).select_by_value(value)
             until(in_url, timeout=8)
+            # the view redraws from the new URL: wait until it has (a choice made on the view it replaces would
+            # write that view's stale controls back to the URL, as a person clicking that fast would)
+            until(lambda: duo.driver.execute_script(
+                "return !document.querySelector('[data-dash-is-loading=\"true\"]');"), timeout=30)
+            time.sleep(1)
+            until(lambda: Select(duo.find_element(selector)).first_selected_option.get_attribute("value") == value,
+                  timeout=20)
             return
         except (TestingTimeoutError, StaleElementReferenceException):
             if attempt == 3:

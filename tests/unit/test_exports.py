@@ -148,3 +148,10 @@ def test_the_workbook_has_a_cover_and_one_sheet_per_table():
     assert all(len(name) <= 31 for name in book.sheetnames)
     assert book["Revenue by channel"]["A2"].value == 1.5  # a number, not text
     assert sheet_name("x" * 40, set()) == "x" * 31
+
+
+def test_the_report_endpoint_names_a_bad_view_or_format(client):
+    bad = client.get("/api/v1/report?view=nowhere")
+    assert bad.status_code == 400 and bad.get_json()["field"] == "view" and bad.get_json()["value"] == "nowhere"
+    bad = client.get("/api/v1/report?view=funnel&format=docx")
+    assert bad.status_code == 400 and bad.get_json()["field"] == "format"

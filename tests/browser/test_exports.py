@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 
 import pandas as pd
 from dash.testing.browser import Browser
-from dash.testing.errors import TestingTimeoutError
+from dash.testing import errors as dash_errors  # by module: pytest would collect its Test* class
 from dash.testing.wait import until
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import Select
@@ -61,7 +61,7 @@ def export(duo, view: str, table: str, fmt: str, kind: str = "export", graph: st
     click()
     try:
         path = until(arrived, timeout=30)
-    except TestingTimeoutError:
+    except dash_errors.TestingTimeoutError:
         click()
         path = until(arrived, timeout=60)
     until(lambda: os.path.getsize(path) > 0, timeout=10)
@@ -246,7 +246,7 @@ def choose(duo, selector: str, value: str, key: str):
             until(lambda: Select(duo.find_element(selector)).first_selected_option.get_attribute("value") == value,
                   timeout=20)
             return
-        except (TestingTimeoutError, StaleElementReferenceException):
+        except (dash_errors.TestingTimeoutError, StaleElementReferenceException):
             if attempt == 3:
                 raise
 

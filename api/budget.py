@@ -20,6 +20,7 @@ import numpy as np
 from flask import current_app, jsonify, request
 
 from api import blueprint, jsonable
+from api.tabular import csv_of, wants_csv
 from data import access
 from data.warehouse import current
 from queries import budget as q
@@ -44,6 +45,8 @@ def budget_channels():
     wh = current()
     report = attribution_report(wh, filters, start, end, options)
     table = q.with_marginal_roas(report.channels, q.attribution_responses(wh, filters, start, end, options))
+    if wants_csv():
+        return csv_of({"channels": table, "models": report.models, "ranks": report.ranks}, "channels")
     return jsonify({"from": jsonable.value(start), "to": jsonable.value(end), "filters": filters.dimension_values(),
                     "attribution": options.model, "lookback": options.lookback,
                     "channels": _records(table), "models": _records(report.models), "ranks": _records(report.ranks)})
@@ -67,6 +70,8 @@ def budget_pacing():
     month = request.args.get("month")
     moment = q.month_moment(month, now)
     table = q.pacing(current(), moment)
+    if wants_csv():
+        return csv_of({"channels": table}, "channels")
     return jsonify({"month": moment.strftime("%Y-%m"), "as_of": jsonable.value(moment), "channels": _records(table)})
 
 

@@ -16,6 +16,7 @@ from flask import current_app, jsonify, request
 
 from analytics.experiments import MODES, compare_variants
 from api import blueprint, jsonable
+from api.tabular import csv_of, wants_csv
 from data.warehouse import current
 from queries.experiments import (DEFAULT_FILTERS, experiment_design, experiment_list, experiment_options,
                                  exposure_window, variant_counts, variant_funnels)
@@ -45,6 +46,8 @@ def experiment(name: str):
     result = compare_variants(counts.variants, design.control, mode=mode)
     funnel = variant_funnels(wh, design, filters, start, end)
     window_start, window_end = exposure_window(design, start, end)
+    if wants_csv():
+        return csv_of({"variants": result.variants, "funnel": funnel}, "variants")
     return jsonify({
         "experiment": design.name, "description": design.description, "control": design.control,
         "start_ts": jsonable.value(design.start_ts), "end_ts": jsonable.value(design.end_ts),

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from flask import current_app, jsonify, request
 
 from api import blueprint, jsonable
+from api.tabular import csv_of, csv_response, wants_csv
 from data.warehouse import current
 from queries.filters import FilterError, Filters
 from queries.funnel import FunnelOptions, funnel_report
@@ -27,6 +28,8 @@ def kpis():
     now = datetime.now(timezone.utc)  # one instant for the range reported and the range queried
     start, end = filters.resolve(now, tz)
     table = kpis_with_comparison(current(), filters, now=now, tz=tz)
+    if wants_csv():
+        return csv_response(table.rename(columns={"current": "value"}), "kpis")
     return jsonify({
         "from": start.isoformat() + "Z", "to": end.isoformat() + "Z", "compare": filters.compare,
         "filters": filters.dimension_values(),
@@ -46,6 +49,8 @@ def timeseries():
     tz = current_app.config.get("PULSE_TIMEZONE", "UTC")
     start, end = filters.resolve(datetime.now(timezone.utc), tz)
     table = kpi_timeseries(current(), filters, start, end, step=step, tz=tz)
+    if wants_csv():
+        return csv_response(table, "timeseries")
     rows = [jsonable.row(record) for record in table.to_dict("records")]
     return jsonify({"from": start.isoformat() + "Z", "to": end.isoformat() + "Z", "rows": rows})
 
@@ -63,6 +68,9 @@ def funnel():
     now = datetime.now(timezone.utc)  # one instant for the range and for "still in progress"
     start, end = filters.resolve(now, tz)
     report = funnel_report(current(), filters, start, end, options, now=now.replace(tzinfo=None), tz=tz)
+    if wants_csv():
+        return csv_of({"steps": report.steps, "breakdown": report.breakdown, "trend": report.trend,
+                       "times": report.times, "time_histogram": report.time_histogram}, "steps")
     return jsonify({
         "from": start.isoformat() + "Z", "to": end.isoformat() + "Z", "filters": filters.dimension_values(),
         "options": options.as_dict(), "steps": _records(report.steps), "breakdown": _records(report.breakdown),

@@ -20,19 +20,22 @@ from flask import current_app
 from plotly.subplots import make_subplots
 
 from analytics.attribution import MODEL_LABELS, MODELS
+from components.exports import titled, with_menu
 from components.filter_bar import filter_bar
 from components.grid import grid, number_column, text_column
 from components.messages import input_error
 from data import access
 from pages import _state
+from pages._exports import toolbar as export_toolbar  # by module name: re-run, callbacks and all, per app
 from queries import budget as q
 from queries.attribution import AttributionOptions, attribution_report
 from queries.dimensions import dimension_options
 from queries.filters import FilterError, Filters
+from queries.view_tables import DEFAULTS as VIEW_DEFAULTS
 
 dash.register_page(__name__, path="/budget", name="Budget", title="Pulse · Budget", order=3)
 
-DEFAULTS = Filters(start="now-90d", end="now", compare="none")
+DEFAULTS = VIEW_DEFAULTS["budget"]
 URL_DEFAULTS = {"scenario": "max_response", "source": "attribution", "attribution": "last_click",
                 "max_change": f"{q.DEFAULT_MAX_CHANGE:g}"}
 RETURN_COLUMNS = [
@@ -80,7 +83,7 @@ def layout(filters: Filters, start, end):
     report = attribution_report(wh, filters, start, end, attribution)
     sections = [html.H1("Budget", className="h3"),
                 filter_bar(filters, dimension_options(wh), comparison=False, defaults=DEFAULTS),
-                _source_bar(wh, request)]
+                _source_bar(wh, request), export_toolbar("budget", filters)]
     try:
         responses = q.responses_for(wh, filters, start, end, request)
     except FilterError as error:
@@ -124,9 +127,11 @@ def _returns_section(table: pd.DataFrame, report, request) -> html.Div:
     columns = [text_column("label", "Channel", pinned="left")] + [
         number_column(m, MODEL_LABELS[m].split(" (")[0], "integer") for m in MODELS]
     return html.Div([
-        html.H2(f"Spend and return by channel ({MODEL_LABELS[request.attribution].lower()})", className="h5"),
+        titled(html.H2(f"Spend and return by channel ({MODEL_LABELS[request.attribution].lower()})", className="h5"),
+               "budget", "channels"),
         grid("budget-channels", table, RETURN_COLUMNS, getRowId="params.data.channel"),
-        html.H2("Channel ranking by attribution model (1 = most revenue)", className="h6 mt-3"),
+        titled(html.H2("Channel ranking by attribution model (1 = most revenue)", className="h6 mt-3"), "budget",
+               "ranking"),
         grid("budget-ranking", ranks.sort_values("last_click"), columns, getRowId="params.data.channel"),
     ], className="mb-4")
 
@@ -158,7 +163,7 @@ def _curves_section(responses: q.Responses) -> html.Div:
     figure.update_layout(height=300 * rows, margin={"t": 40, "l": 40, "r": 10, "b": 30},
                          title=f"Outcome per {responses.period} against spend per {responses.period}")
     quality = ", ".join(f"{r.label}: R² {r.r2:.2f}, MAPE {r.mape:.0%}" for r in fits.itertuples() if np.isfinite(r.mape))
-    return html.Div([html.H2("Response curves", className="h5"),
+    return html.Div([titled(html.H2("Response curves", className="h5"), "budget", "curves", "budget-curves"),
                      dcc.Graph(id="budget-curves", figure=figure, config={"displaylogo": False}),
                      html.P(f"Fit quality (MAPE on the last 20% of {responses.period}s, held out): {quality}.",
                             className="small text-body-secondary", id="budget-fit-quality")], className="mb-4")
@@ -191,7 +196,7 @@ def _optimizer_section(wh, filters, start, end, request, responses, compare, nee
         html.H2("Optimizer", className="h5"), form,
         dbc.Alert(result.message, color="primary", className="py-2", id="budget-message"),
         html.P(totals, className="small", id="budget-totals"),
-        grid("budget-plan", result.channels, PLAN_COLUMNS, getRowId="params.data.channel"),
+        with_menu(grid("budget-plan", result.channels, PLAN_COLUMNS, getRowId="params.data.channel"), "budget", "plan"),
         _what_if_section(responses, result, scenarios, shown),
     ], className="mb-4")
 
@@ -248,7 +253,7 @@ def _what_if_section(responses, result, scenarios: dict, shown: dict) -> html.Di
                  dbc.Col(dcc.Dropdown([{"label": n, "value": n} for n in scenarios], list(shown), multi=True,
                                       id="budget-compare", placeholder="Compare saved scenarios"), md=5),
                  html.Div(id="budget-save-error")], className="g-2 align-items-center"),
-        html.H2("Side by side", className="h6 mt-3"),
+        titled(html.H2("Side by side", className="h6 mt-3"), "budget", "comparison"),
         grid("budget-comparison", comparison, columns, getRowId="params.data.row"),
     ])
 
@@ -256,7 +261,7 @@ def _what_if_section(responses, result, scenarios: dict, shown: dict) -> html.Di
 def _pacing_section(wh) -> html.Div:
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     table = q.pacing(wh, now)
-    return html.Div([html.H2(f"Pacing, {now:%B %Y}", className="h5"),
+    return html.Div([titled(html.H2(f"Pacing, {now:%B %Y}", className="h5"), "budget", "pacing"),
                      grid("budget-pacing", table, PACING_COLUMNS, getRowId="params.data.channel")], className="mb-4")
 
 

@@ -15,9 +15,11 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from analytics.experiments import MODES, ExperimentResult, compare_variants
 from components import charts, formatting
+from components.exports import titled, with_menu
 from components.filter_bar import filter_bar
 from components.grid import grid, interval_column, number_column, text_column
 from pages import _state
+from pages._exports import toolbar as export_toolbar  # by module name: re-run, callbacks and all, per app
 from queries.dimensions import dimension_options
 from queries.experiments import (DEFAULT_FILTERS, METRICS, ExperimentDesign, experiment_design, experiment_list,
                                  experiment_options, exposure_window, url_option, variant_counts, variant_funnels)
@@ -60,14 +62,17 @@ def layout(filters: Filters, start, end):
         html.H1("Experiments", className="h3"),
         filter_bar(filters, dimension_options(wh), comparison=False, defaults=DEFAULT_FILTERS),
         _pickers(experiments, name, metric, mode, result.mode_description),
+        export_toolbar("experiments", filters),
         _about(design, *exposure_window(design, start, end)),
         _verdicts(result),
-        html.H2(f"Variants: {formatting.EVENT_LABELS.get(metric, metric).lower()} after exposure", className="h5 mt-3"),
+        titled(html.H2(f"Variants: {formatting.EVENT_LABELS.get(metric, metric).lower()} after exposure",
+                       className="h5 mt-3"), "experiments", "variants"),
         grid("variant-grid", result.variants, COLUMNS, getRowId="params.data.variant"),
         html.Small(f"{formatting.integer(counts.multi_variant_users)} users saw more than one variant and are "
                    "excluded from every variant.", id="multi-variant-users", className="text-body-secondary"),
-        dcc.Graph(id="variant-funnels", figure=charts.variant_funnels(funnels, formatting.EVENT_LABELS, design.control),
-                  config={"displaylogo": False}, className="mt-3"),
+        with_menu(dcc.Graph(id="variant-funnels", figure=charts.variant_funnels(funnels, formatting.EVENT_LABELS,
+                                                                                design.control),
+                            config={"displaylogo": False}), "experiments", "funnels", "variant-funnels"),
         html.A("This view as JSON", id="experiment-json", className="small",
                href=f"/api/v1/experiments/{quote(name, safe='')}?{twin.to_query()}"),
     ])

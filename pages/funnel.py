@@ -16,19 +16,22 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from analytics.segments import most_deviating
 from components import charts, formatting
+from components.exports import titled, with_menu
 from components.filter_bar import filter_bar
 from components.grid import grid, number_column, text_column
 from components.messages import input_error
 from data import access
 from data.schema import EVENT_TYPES
 from pages import _state
+from pages._exports import toolbar as export_toolbar  # by module name: re-run, callbacks and all, per app
 from queries.dimensions import dimension_options
 from queries.filters import FilterError, Filters
 from queries.funnel import BREAKDOWNS, OPTION_KEYS, FunnelOptions, funnel_dropoffs, funnel_report
+from queries.view_tables import DEFAULTS as VIEW_DEFAULTS
 
 dash.register_page(__name__, path="/funnel", name="Funnel", title="Pulse · Funnel", order=1)
 
-DEFAULTS = Filters(start="now-7d", end="now")
+DEFAULTS = VIEW_DEFAULTS["funnel"]
 STEP_SLOTS = 6
 WINDOWS = ("30m", "1h", "6h", "1d", "7d", "30d")
 BREAKDOWN_LABELS = {"channel": "Channel", "campaign": "Campaign", "device": "Device", "region": "Region",
@@ -64,22 +67,26 @@ def layout(filters: Filters, start, end):
         html.H1("Funnel", className="h3"),
         filter_bar(filters, dimension_options(wh), comparison=False, defaults=DEFAULTS),
         _option_bar(options),
+        export_toolbar("funnel", filters),
         dbc.Row([
-            dbc.Col(dcc.Graph(id="funnel-chart", config={"displaylogo": False}, figure=charts.funnel_bars(
+            dbc.Col(with_menu(dcc.Graph(id="funnel-chart", config={"displaylogo": False}, figure=charts.funnel_bars(
                 labels, list(report.steps["reached"]), list(report.steps["from_start"]),
                 f"{options.count.capitalize()} reaching each step within {options.window} ({options.order} order)")),
-                lg=7),
-            dbc.Col(_steps_table(report.steps, labels), lg=5),
+                "funnel", "steps", "funnel-chart"), lg=7),
+            dbc.Col(with_menu(_steps_table(report.steps, labels), "funnel", "steps"), lg=5),
         ]),
         _breakdown_section(report.breakdown, options, labels),
         dbc.Row([
-            dbc.Col(dcc.Graph(id="funnel-trend", config={"displaylogo": False},
-                              figure=charts.step_trend(report.trend, labels, tz, "Conversion from the first step, "
-                                                                                 "by entry time")), lg=6),
-            dbc.Col([dcc.Graph(id="funnel-times-chart", config={"displaylogo": False},
-                               figure=charts.duration_histogram(_named(report.time_histogram),
-                                                                "Time to convert between steps")),
-                     grid("funnel-times", _times_table(report.times), TIME_COLUMNS)], lg=6),
+            dbc.Col(with_menu(dcc.Graph(id="funnel-trend", config={"displaylogo": False},
+                                        figure=charts.step_trend(report.trend, labels, tz, "Conversion from the first "
+                                                                                           "step, by entry time")),
+                              "funnel", "trend", "funnel-trend"), lg=6),
+            dbc.Col([with_menu(dcc.Graph(id="funnel-times-chart", config={"displaylogo": False},
+                                         figure=charts.duration_histogram(_named(report.time_histogram),
+                                                                          "Time to convert between steps")),
+                               "funnel", "time_histogram", "funnel-times-chart"),
+                     with_menu(grid("funnel-times", _times_table(report.times), TIME_COLUMNS), "funnel", "times")],
+                    lg=6),
         ], className="mt-2"),
         _dropoff_export(options, labels),
         html.Div([html.A("This funnel as JSON", href="/api/v1/funnel?" + filters.to_query(), id="funnel-json",
@@ -135,7 +142,8 @@ def _breakdown_section(table: pd.DataFrame | None, options: FunnelOptions, label
     columns = [text_column(segment, BREAKDOWN_LABELS[segment], pinned="left")] + [
         number_column(name, name, "percent") for name in labels[1:]]
     return html.Div([
-        html.H2(f"By {BREAKDOWN_LABELS[segment].lower()}", className="h5 mt-3"),
+        titled(html.H2(f"By {BREAKDOWN_LABELS[segment].lower()}", className="h5 mt-3"), "funnel", "breakdown",
+               "funnel-segments"),
         dbc.Alert(note, color="info", id="funnel-deviation", className="py-2 small") if note else None,
         dcc.Graph(id="funnel-segments", config={"displaylogo": False},
                   figure=charts.segment_bars(table, segment, labels, worst,

@@ -17,11 +17,13 @@ from flask import current_app
 
 from components import charts
 from components.filter_bar import filter_bar
+from components.exports import titled, with_menu
 from components.freshness import freshness
 from components.grid import grid, number_column, rows, text_column
 from components.kpi_card import kpi_card
 from data import access
 from pages import _state
+from pages._exports import toolbar as export_toolbar  # by module name: re-run, callbacks and all, per app
 from pages import _prefetch
 from pages._prefetch import Prefetcher, now_ms
 from queries.annotations import KINDS, MAX_TEXT, annotations_between, insert_annotation
@@ -63,23 +65,27 @@ def layout(filters: Filters, start, end):
                     className="d-flex align-items-center gap-1 chrome-refresh"),
         ], className="mb-2"),
         filter_bar(filters, dimension_options(wh)),
+        export_toolbar("monitoring", filters),
         dcc.Interval(id="refresh-timer", interval=(refresh or 3600) * 1000, disabled=refresh is None),
         dcc.Interval(id="clock", interval=1000),
         # The instant the view shows: every part of one refresh computes "now" from it, so the tiles,
         # charts and tables agree with each other, and share the cached pieces of their queries.
         dcc.Store(id="as-of", data=now_ms()),
         html.Div(id="freshness"),
-        dbc.Row(id="kpi-row", className="g-2"),
-        dbc.Row([dbc.Col(_graph("chart-revenue"), lg=6), dbc.Col(_graph("chart-sessions"), lg=6)]),
-        dbc.Row([dbc.Col(_graph("chart-conversion"), lg=6), dbc.Col(_graph("chart-mix"), lg=6)]),
-        html.Div([html.H2("Top campaigns", className="h5 mt-2"), grid("campaign-grid", pd.DataFrame(), CAMPAIGN_COLUMNS)],
+        with_menu(dbc.Row(id="kpi-row", className="g-2"), "monitoring", "kpis"),
+        dbc.Row([dbc.Col(_graph("chart-revenue", "revenue"), lg=6), dbc.Col(_graph("chart-sessions", "sessions"), lg=6)]),
+        dbc.Row([dbc.Col(_graph("chart-conversion", "conversion"), lg=6), dbc.Col(_graph("chart-mix", "mix"), lg=6)]),
+        html.Div([titled(html.H2("Top campaigns", className="h5 mt-2"), "monitoring", "campaigns"),
+                  grid("campaign-grid", pd.DataFrame(), CAMPAIGN_COLUMNS)],
                  className="kiosk-secondary"),  # a wall display shows the tiles and charts only
         _annotation_form() if access.allowed("admin") else None,  # never re-rendered by a refresh, so a refresh never clears what is being typed
     ])
 
 
-def _graph(chart_id: str) -> dcc.Graph:
-    return dcc.Graph(id=chart_id, figure=charts.empty(), config={"displaylogo": False}, className="pulse-graph")
+def _graph(chart_id: str, table: str) -> html.Div:
+    """A chart with its export menu (its data as CSV or XLSX, its image as PNG or SVG)."""
+    return with_menu(dcc.Graph(id=chart_id, figure=charts.empty(), config={"displaylogo": False},
+                               className="pulse-graph"), "monitoring", table, chart_id)
 
 
 def view_part(name: str, outputs: int):

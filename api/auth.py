@@ -66,6 +66,7 @@ POLICY: dict[str, str | dict] = {
     "pulse_api.budget_optimize": "viewer",  # a computation over the warehouse; writes nothing
     "pulse_api.budget_pacing": "viewer",
     "pulse_api.set_budget": "admin",
+    "pulse_api.report": "analyst",
     "pulse_api.targets": "viewer",
     "pulse_api.set_target": "admin",
     "pulse_api.list_rules": "viewer",

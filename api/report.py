@@ -18,9 +18,10 @@ import threading
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 
 from api import blueprint
+from data import access
 from queries.filters import FilterError
 
 VIEWS = {"monitoring": "/", "funnel": "/funnel", "experiments": "/experiments", "budget": "/budget", "wall": "/wall"}
@@ -52,11 +53,19 @@ def report():
     binary = chromium()
     if not binary:
         return _error(501, "chromium", None, "no Chromium on this server (set $PULSE_CHROMIUM)")
-    query = urlencode([(k, v) for k, v in parse_qsl(request.query_string.decode(), keep_blank_values=True)
-                       if k not in ("view", "format")], safe="/,:")
-    url = request.host_url.rstrip("/") + VIEWS[view] + ("?" + query if query else "")
+    access.require("analyst", "exporting a report")
+    pairs = [(k, v) for k, v in parse_qsl(request.query_string.decode(), keep_blank_values=True)
+             if k not in ("view", "format", "token")]
     if not _rendering.acquire(timeout=1):
         return _error(503, "report", view, "another report is being rendered; retry in a minute")
+    # Chromium is a client of its own: where logins are needed it gets a display token for this one view,
+    # revoked as soon as the render is done (and never valid for more than the view it prints).
+    tokens, token_id = current_app.extensions.get("pulse.tokens"), None
+    if tokens is not None and not access.current().kind == "open":
+        token_id, token = tokens.create(f"report for {access.current().actor()}", [view], actor=access.current().actor())
+        pairs.append(("token", token))
+    url = request.host_url.rstrip("/") + VIEWS[view] + ("?" + urlencode(pairs, safe="/,:") if pairs else "")
+    access.audit("export", view, {"view": view, "format": fmt, "report": True})
     try:
         with tempfile.TemporaryDirectory(prefix="pulse-report-") as folder:
             out = Path(folder) / f"view.{fmt}"
@@ -74,6 +83,8 @@ def report():
                 return _error(500, "report", view, "Chromium wrote no file")
             body = out.read_bytes()
     finally:
+        if token_id is not None:
+            tokens.revoke(token_id, actor="report")
         _rendering.release()
     return Response(body, mimetype=FORMATS[fmt],
                     headers={"Content-Disposition": f'attachment; filename="pulse-{view}.{fmt}"'})

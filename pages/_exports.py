@@ -14,6 +14,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 from flask import current_app
 
 from components.exports import WHOLE_VIEW, XLSX_TYPE, csv_text, file_stem, view_toolbar, xlsx_bytes
+from data import access
 from pages import _state
 from queries.filters import FilterError, Filters
 from queries.view_tables import (DEFAULTS, MAX_EXPORT_ROWS, PATHS, ExportTooLarge, check_rows, view_caption,
@@ -45,6 +46,10 @@ def export(clicks, search):
     if not trigger or not any(clicks) or not ctx.triggered[0]["value"]:
         return no_update, no_update  # a menu drawn anew, not clicked
     view, key, fmt = trigger["view"], trigger["table"], trigger["format"]
+    if not access.allowed("analyst"):
+        return no_update, dbc.Alert(f"Exports need the analyst role; you are {access.current().describe()}.",
+                                    color="warning", className="py-2 small mt-2", id="export-refused", dismissable=True)
+    access.audit("export", key, {"view": view, "format": fmt})
     try:
         tables = view_tables(view, _state.warehouse(), search or "", _state.timezone())
         limit = row_limit()

@@ -41,6 +41,7 @@ REQUESTS = {
     "pulse_api.budget_optimize": ("POST", "/api/v1/budget/optimize", {"scenario": "nope"}),
     "pulse_api.budget_pacing": ("GET", "/api/v1/budget/pacing", None),
     "pulse_api.set_budget": ("PUT", "/api/v1/budget/budgets", {}),
+    "pulse_api.report": ("GET", "/api/v1/report?view=nowhere", None),
     "pulse_api.targets": ("GET", "/api/v1/targets?month=2026-11", None),
     "pulse_api.set_target": ("PUT", "/api/v1/targets", {}),
     "pulse_api.list_rules": ("GET", "/api/v1/alerts/rules", None),
@@ -67,10 +68,13 @@ SEPARATE = {"/_dash-update-component", "pulse_auth.logout"}
 # Callbacks that act for a role above viewer, and the role (checked inside the callback: data/access.require).
 PRIVILEGED = {"pages.alerts.save_rule": "admin", "pages.alerts.add_webhook": "admin", "pages.alerts.change_rule": "admin",
               "pages.monitoring.add_annotation": "admin", "pages.budget.save_what_if": "analyst",
-              "pages.funnel.download_dropoffs": "analyst", "pages.admin.create_user": "admin",
+              "pages.funnel.download_dropoffs": "analyst", "pages._exports.export": "analyst", "pages.admin.create_user": "admin",
               "pages.admin.change_user": "admin", "pages.admin.create_token": "admin",
               "pages.admin.revoke_token": "admin", "pages.admin.refresh_audit": "admin"}
 REFUSAL = ("Only an admin", "the analyst role")
+# Callbacks whose inputs are pattern-matching items (no component of that id on a bare page): the item clicked.
+CLICKED = {"pages._exports.export": {"type": "export", "view": "monitoring", "table": "campaigns", "format": "csv",
+                                     "at": "campaigns"}}
 DISPLAY_MODULES = ("pages.wall", "pages._", "components.", "dash.")
 
 
@@ -145,11 +149,17 @@ def test_role_matrix_of_callbacks(secured):
             if d["property"] == "n_clicks":
                 values[f"{d['id']}.n_clicks"] = 1  # a click
         payload = callback_payload(dep, values)
+        if name in CLICKED:  # a pattern-matching menu: one concrete item clicked
+            item = CLICKED[name]
+            payload["inputs"] = [[{"id": item, "property": "n_clicks", "value": 1}]]
+            payload["changedPropIds"] = [json.dumps(item, separators=(",", ":"), sort_keys=True) + ".n_clicks"]
         for who in IDENTITIES:
             answer = secured.client(who).post("/_dash-update-component", json=payload)
             status, role, text = answer.status_code, _identity_role(who), answer.get_data(as_text=True)
             if role == "anonymous":
                 ok = status == 401
+            elif role == "display" and name in PRIVILEGED:  # a shared piece's action (an export): refused
+                ok = status == 403 or (status == 200 and any(r in text for r in REFUSAL))
             elif role == "display":
                 ok = (status in (200, 204)) if func.__module__.startswith(DISPLAY_MODULES) else status == 403
                 ok = ok and not any(r in text for r in REFUSAL) if status == 200 else ok

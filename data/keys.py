@@ -15,16 +15,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import sys
-import tempfile
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 from data.audit import AuditLog
+from data.jsonfile import JsonFile
 from data.warehouse import resolve_data_dir
 
 KEYS_FILE = "ingest_keys.json"
@@ -42,22 +40,11 @@ class KeyStore:
         self.generated_path = Path(data_dir) / GENERATED_KEY_FILE
         env = env_keys if env_keys is not None else os.environ.get("PULSE_INGEST_KEYS", "")
         self._env_hashes = [_hash(k.strip()) for k in env.split(",") if k.strip()]
-        self._lock = threading.Lock()
-        self._loaded_mtime: float | None = None
-        self._keys: list[dict] = []
+        self._file = JsonFile(self.path, "keys")
 
     # -- reading ---------------------------------------------------------------------------------
     def _load(self) -> list[dict]:
-        with self._lock:
-            try:
-                mtime = self.path.stat().st_mtime_ns
-            except FileNotFoundError:
-                self._keys, self._loaded_mtime = [], None
-                return self._keys
-            if mtime != self._loaded_mtime:
-                self._keys = json.loads(self.path.read_text())["keys"]
-                self._loaded_mtime = mtime
-            return self._keys
+        return self._file.load()
 
     def list(self) -> list[dict]:
         return [{k: v for k, v in key.items() if k != "sha256"} for key in self._load()]
@@ -112,12 +99,7 @@ class KeyStore:
         return token
 
     def _save(self, keys: list[dict]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=self.path.parent, delete=False, suffix=".tmp") as tmp:
-            json.dump({"keys": keys}, tmp, indent=2)
-        os.chmod(tmp.name, 0o600)
-        os.replace(tmp.name, self.path)  # atomic: the server never reads half a file
-        self._loaded_mtime = None
+        self._file.save(keys)
 
 
 def _now() -> str:

@@ -25,12 +25,9 @@ import getpass
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import sys
-import tempfile
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,6 +35,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from data.audit import AuditLog
+from data.jsonfile import JsonFile
 from data.warehouse import resolve_data_dir
 
 USERS_FILE = "users.json"
@@ -64,41 +62,9 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-class _JsonFile:
-    """A small JSON document re-read when its file changes and replaced atomically when written."""
-
-    def __init__(self, path: Path, key: str):
-        self.path = path
-        self.key = key
-        self._lock = threading.RLock()
-        self._mtime: int | None = None
-        self._items: list[dict] = []
-
-    def load(self) -> list[dict]:
-        with self._lock:
-            try:
-                mtime = self.path.stat().st_mtime_ns
-            except FileNotFoundError:
-                self._items, self._mtime = [], None
-                return self._items
-            if mtime != self._mtime:
-                self._items = json.loads(self.path.read_text())[self.key]
-                self._mtime = mtime
-            return self._items
-
-    def save(self, items: list[dict]) -> None:
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", dir=self.path.parent, delete=False, suffix=".tmp") as tmp:
-                json.dump({self.key: items}, tmp, indent=2)
-            os.chmod(tmp.name, 0o600)
-            os.replace(tmp.name, self.path)
-            self._mtime = None
-
-
 class UserStore:
     def __init__(self, data_dir: Path, audit: AuditLog | None = None):
-        self._file = _JsonFile(Path(data_dir) / USERS_FILE, "users")
+        self._file = JsonFile(Path(data_dir) / USERS_FILE, "users")
         self.audit = audit or AuditLog(data_dir)
 
     @property
@@ -199,7 +165,7 @@ class TokenStore:
     """Display tokens: read-only access to a fixed set of kiosk views, for a wall display."""
 
     def __init__(self, data_dir: Path, audit: AuditLog | None = None):
-        self._file = _JsonFile(Path(data_dir) / TOKENS_FILE, "tokens")
+        self._file = JsonFile(Path(data_dir) / TOKENS_FILE, "tokens")
         self.audit = audit or AuditLog(data_dir)
 
     def list(self) -> list[dict]:

@@ -60,9 +60,9 @@ def report():
         return _error(503, "report", view, "another report is being rendered; retry in a minute")
     # Chromium is a client of its own: where logins are needed it gets a display token for this one view,
     # revoked as soon as the render is done (and never valid for more than the view it prints).
-    tokens, token_id = current_app.extensions.get("pulse.tokens"), None
-    if tokens is not None and not access.current().kind == "open":
-        token_id, token = tokens.create(f"report for {access.current().actor()}", [view], actor=access.current().actor())
+    tokens, token_id, asker = current_app.extensions.get("pulse.tokens"), None, access.current()
+    if tokens is not None and asker.kind != "open":
+        token_id, token = tokens.create(f"report for {asker.actor}", [view], actor=asker.actor)
         pairs.append(("token", token))
     url = request.host_url.rstrip("/") + VIEWS[view] + ("?" + urlencode(pairs, safe="/,:") if pairs else "")
     access.audit("export", view, {"view": view, "format": fmt, "report": True})

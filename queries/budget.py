@@ -374,15 +374,15 @@ def write_budget(conn, month: date, channel: str, planned: float) -> None:
 
 
 def month_moment(month: str | None, now: datetime) -> datetime:
-    """The instant pacing is measured at: now for the current month (or none given), the end of a past
-    month, the start of a future one."""
+    """The instant pacing is measured at: now for the current month (or none given), the last instant of a
+    past month (its first instant after would be the next month's), the start of a future one."""
     if not month:
         return now
     try:
         first = datetime.strptime(month, "%Y-%m")
     except ValueError:
         raise FilterError("month", month, "must be a month as YYYY-MM") from None
-    return min(max(now, first), next_month(first))
+    return min(max(now, first), next_month(first) - timedelta(microseconds=1))
 
 
 # -- the answers as JSON-ready structures (the page shows the same) ------------------------------------

@@ -17,6 +17,8 @@ from queries.filters import FilterError, Filters
 def planned_by_channel(wh: Warehouse, start: datetime, end: datetime) -> pd.Series:
     """Planned spend over [start, end) (UTC) per channel with a budget in those months."""
     months = _months(start, end)
+    if not months:  # an empty range plans nothing (and an empty IN list is not SQL)
+        return pd.Series(dtype=float)
     rows = wh.read("SELECT month, channel, planned FROM budgets WHERE month IN :months",
                    {"months": [m.date() for m in months]})
     share = {month.date(): _covered(month, start, end) for month in months}

@@ -305,6 +305,27 @@ def test_marginal_roas_is_the_slope_of_the_curve():
 
 # ---- pacing -------------------------------------------------------------------------------------------
 
+def test_pacing_of_a_past_and_a_future_month(warehouse, raw):
+    """A past month is paced at its last instant (all of it expected, its whole spend); a future month at
+    its start (nothing expected or spent yet). Both were a 500: the past month was read as the next one,
+    and a plan over an empty range asked for `month IN ()`."""
+    from tests.conftest import END
+    client = create_app(warehouse).server.test_client()
+    spend = raw["ad_spend"]
+    october = client.get("/api/v1/budget/pacing?month=2026-10")
+    assert october.status_code == 200 and october.get_json()["month"] == "2026-10"
+    budgets = warehouse.read("SELECT channel, planned FROM budgets WHERE month = DATE '2026-10-01'").set_index("channel")
+    for row in october.get_json()["channels"]:
+        assert row["expected_to_date"] == pytest.approx(budgets.planned[row["channel"]])
+        in_october = spend[(spend.channel == row["channel"]) & (spend.ts >= datetime(2026, 10, 1))
+                           & (spend.ts < datetime(2026, 11, 1))]
+        assert row["spend_to_date"] == pytest.approx(in_october.cost.sum())
+    later = f"{END.year + (END.month == 12)}-{END.month % 12 + 1:02d}"
+    future = client.get("/api/v1/budget/pacing?month=" + later)
+    assert future.status_code == 200
+    assert {(r["expected_to_date"], r["spend_to_date"]) for r in future.get_json()["channels"]} <= {(0.0, 0.0)}
+
+
 def test_pacing_against_hand_computed_spend(warehouse, raw):
     from tests.conftest import END
     table = q.pacing(warehouse, END).set_index("channel")

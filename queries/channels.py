@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from data.warehouse import Warehouse
 from queries.filters import Filters
+from queries.measures import ratio
 from queries.scope import spend_is_divisible
 from queries.timeseries import TOTAL, bucket_counts, choose_step
 
@@ -33,9 +35,10 @@ def campaign_performance(wh: Warehouse, filters: Filters, start: datetime, end: 
 def _with_ratios(table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     if not spend_is_divisible(filters):
         table[[c for c in ("spend", "impressions", "clicks") if c in table]] = float("nan")
-    spend = table["spend"].where(table["spend"] > 0)
-    table["roas"] = table["revenue"] / spend
-    table["cpa"] = spend / table["orders"].where(table["orders"] > 0)
+    # The ratios of derive(); a channel that buys nothing (organic, email) has no CPA rather than $0.
+    spend = table["spend"].to_numpy(dtype=float, na_value=np.nan)
+    table["roas"] = ratio(table["revenue"].to_numpy(dtype=float), spend)
+    table["cpa"] = ratio(np.where(spend > 0, spend, np.nan), table["orders"].to_numpy(dtype=float))
     return table.reset_index(drop=True)
 
 

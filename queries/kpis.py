@@ -10,7 +10,7 @@ from data.warehouse import Warehouse
 from queries.filters import Filters
 from queries.timeseries import TOTAL, bucket_counts, choose_step
 from queries.users import distinct_users
-from queries.measures import KPI_COLUMNS, derive, ratio  # noqa: F401 - the KPIs' names and ratios, re-exported
+from queries.measures import KPI_COLUMNS, derive  # noqa: F401 - the KPIs' names, re-exported
 from queries.scope import (dimension_predicate, event_counts_cte, sessions_cte, spend_cte, spend_is_divisible,
                            with_ctes)
 

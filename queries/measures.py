@@ -24,21 +24,16 @@ def derive(counts: pd.DataFrame, spend_known: bool) -> pd.DataFrame:
     spend = (np.nan_to_num(counts["spend"].to_numpy(dtype=float, na_value=np.nan)) if spend_known
              else np.full(n, np.nan))
     out.update(revenue=revenue, spend=spend,
-               bounce_rate=1 - _ratio(out["engaged_sessions"], out["sessions"]),
-               conversion_rate=_ratio(out["converted_sessions"], out["sessions"]),
-               average_order_value=_ratio(revenue, out["orders"]),
-               roas=_ratio(revenue, spend), cpa=_ratio(spend, out["orders"]), cac=_ratio(spend, out["new_customers"]))
+               bounce_rate=1 - ratio(out["engaged_sessions"], out["sessions"]),
+               conversion_rate=ratio(out["converted_sessions"], out["sessions"]),
+               average_order_value=ratio(revenue, out["orders"]),
+               roas=ratio(revenue, spend), cpa=ratio(spend, out["orders"]), cac=ratio(spend, out["new_customers"]))
     columns = [c for c in ("bucket", "channel") if c in out] + list(KPI_COLUMNS)
     return pd.DataFrame({c: out[c] for c in columns}, index=counts.index)
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is zero or unknown (shown as "–")."""
     denominator = denominator.astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), np.nan)
-
-
-def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
-    """numerator / denominator, NaN where the denominator is zero or unknown (shown as "–")."""
-    denominator = denominator.astype(float)
-    return numerator.astype(float) / denominator.where(denominator > 0)

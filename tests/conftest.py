@@ -38,3 +38,14 @@ def raw(warehouse):
 def count_rows(warehouse, table: str) -> int:
     with warehouse.driver_connection() as conn:
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+@pytest.fixture
+def writable(tmp_path):
+    """A small warehouse of its own (three days at 1/20 scale) and a test client of an app serving it, for
+    tests that write through the API."""
+    from app import create_app
+    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    generate(wh, days=3, scale=0.05, seed=2, end=datetime(2026, 11, 20, 12))
+    yield wh, create_app(wh).server.test_client()
+    wh.dispose()

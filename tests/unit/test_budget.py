@@ -345,10 +345,8 @@ def test_pacing_against_hand_computed_spend(warehouse, raw):
         assert row.status == ("over" if pace > 1.1 else "under" if pace < 0.9 else "on track")
 
 
-def test_budgets_are_edited_through_the_api(tmp_path):
-    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
-    generate(wh, days=3, scale=0.05, seed=2, end=datetime(2026, 11, 20, 12))
-    client = create_app(wh).server.test_client()
+def test_budgets_are_edited_through_the_api(writable):
+    wh, client = writable
     ok = client.put("/api/v1/budget/budgets", json={"month": "2026-11", "channel": "affiliate", "planned": 1234.5})
     assert ok.status_code == 200, ok.get_json()
     planned = wh.read("SELECT planned FROM budgets WHERE month = DATE '2026-11-01' AND channel = 'affiliate'")
@@ -363,7 +361,6 @@ def test_budgets_are_edited_through_the_api(tmp_path):
         assert bad.status_code == 400 and bad.get_json()["field"] == field, body
     assert wh.read("SELECT planned FROM budgets WHERE month = DATE '2026-11-01' AND channel = 'affiliate'"
                    ).planned.tolist() == [1234.5]
-    wh.dispose()
 
 
 # ---- the JSON twins ------------------------------------------------------------------------------------

@@ -6,9 +6,6 @@ import pandas as pd
 import pytest
 
 from analytics.pacing import share_done
-from app import create_app
-from data.generate import generate
-from data.warehouse import Warehouse
 from queries.filters import Filters
 from queries.plan import planned_kpis, planned_spend
 
@@ -77,10 +74,8 @@ def test_the_share_of_a_day_done_follows_last_weeks_curve():
     assert share_done(hours.assign(revenue=0.0), "revenue", day + pd.Timedelta(hours=12), 0.5) == 0.5  # evenly
 
 
-def test_targets_are_set_and_read_through_the_api_and_bad_ones_change_nothing(tmp_path):
-    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
-    generate(wh, days=3, scale=0.05, seed=2, end=datetime(2026, 11, 20, 12))
-    client = create_app(wh).server.test_client()
+def test_targets_are_set_and_read_through_the_api_and_bad_ones_change_nothing(writable):
+    wh, client = writable
     ok = client.put("/api/v1/targets", json={"month": "2026-11", "kpi": "revenue", "target": 250000})
     assert ok.status_code == 200, ok.get_json()
     assert client.get("/api/v1/targets?month=2026-11").get_json()["targets"]["revenue"] == 250000
@@ -95,4 +90,3 @@ def test_targets_are_set_and_read_through_the_api_and_bad_ones_change_nothing(tm
         assert bad.status_code == 400 and bad.get_json()["field"] == field, body
     assert client.get("/api/v1/targets?month=November").status_code == 400
     pd.testing.assert_frame_equal(wh.read("SELECT * FROM targets ORDER BY month, kpi"), before)
-    wh.dispose()

@@ -8,9 +8,13 @@ a second old, and the view's parts only format it.
 Each tick schedules the view's next frame at tick + refresh interval - lead, the lead being twice what the
 last frame took (at least 0.3 s). A frame is a snapshot of what the warehouse held when it was computed,
 labelled with its instant, which the page shows as "Data as of". A tick uses the newest frame no older than
-its lead plus a second and a half; otherwise (first tick, a filter change, a late frame) the frame of the
-tick's own instant is computed when its parts ask for it, once for all of them. Frames are kept per view
-(page, URL, time zone), so viewers of the same view share them.
+its lead plus a second and a half; otherwise (first tick, a late frame) the frame of the tick's own
+instant is computed when its parts ask for it, once for all of them. Frames are kept per view (page,
+filters, time zone), so viewers of the same view share them.
+
+A first load or a filter change has no tick to plan by, but it has the page render: the layout picks the
+instant its parts will ask for and starts that frame (`start`), and the browser spends a few hundred
+milliseconds drawing the layout before it sends them.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ log = logging.getLogger(__name__)
 
 MIN_LEAD = 0.3        # seconds before the tick that a frame starts, at least
 SLACK = 1.5           # seconds a frame may have aged beyond its lead and still be shown
-MAX_VIEWS = 200       # views remembered; the least recently ticked are forgotten first
+MAX_VIEWS = 200       # views remembered; those whose newest frame is oldest are forgotten first
 
 
 class Prefetcher:
@@ -50,20 +54,44 @@ class Prefetcher:
         return frame[0] if usable else now_ms
 
     def at(self, view: Hashable, instant_ms: int, timeout: float = 60.0) -> Any:
-        """The frame of `view` at `instant_ms`, computed once for every caller: the prefetched one when it
-        is for that instant, else computed now by the first caller while the others wait. The parts of
-        one refresh (tiles, charts, tables) arrive as separate requests with the same instant; sharing one
-        frame spares each the others' work (the same pieces, the same series)."""
-        with self._lock:
-            frame = self._frames.get(view)
-            usable = frame is not None and frame[0] == instant_ms and not _failed(frame[1])
-            if not usable:
-                frame = (instant_ms, Future())
-                if view not in self._frames or self._frames[view][0] <= instant_ms:
-                    self._frames[view] = frame  # the newest instant asked for: a tick may show it too
-        if not usable:
+        """The frame of `view` at `instant_ms`, computed once for every caller: the prefetched or started
+        one when it is for that instant, else computed now by the first caller while the others wait. The
+        parts of one refresh (tiles, charts, tables) arrive as separate requests with the same instant;
+        sharing one frame spares each the others' work (the same pieces, the same series)."""
+        frame, owner = self._claim(view, instant_ms)
+        if owner:
             self._fill(view, *frame)
         return frame[1].result(timeout=timeout)
+
+    def start(self, view: Hashable, instant_ms: int) -> None:
+        """Begin computing the frame of `view` at `instant_ms` in the background. A page's layout knows the
+        instant its parts will ask for, and the browser takes a few hundred milliseconds to draw the layout
+        and send them: a first load or a filter change finds its frame computed, or nearly."""
+        frame, owner = self._claim(view, instant_ms)
+        if owner:
+            threading.Thread(target=self._fill, args=(view, *frame), daemon=True, name="pulse-frame-start").start()
+
+    def _claim(self, view: Hashable, instant_ms: int) -> tuple[tuple[int, Future], bool]:
+        """The frame of `view` at `instant_ms` and whether the caller is to compute it: a usable one already
+        there (computed, or being computed), else a new one, which becomes the view's newest if it is."""
+        with self._lock:
+            frame = self._frames.get(view)
+            if frame is not None and frame[0] == instant_ms and not _failed(frame[1]):
+                return frame, False
+            frame = (instant_ms, Future())
+            if view not in self._frames or self._frames[view][0] <= instant_ms:
+                self._keep(view, frame)  # the newest instant asked for: a tick may show it too
+            return frame, True
+
+    def _keep(self, view: Hashable, frame: tuple[int, Future]) -> None:
+        """Make `frame` the view's newest; only the views used last are remembered (every distinct URL is a
+        view, and a frame holds its series)."""
+        self._frames.pop(view, None)
+        self._frames[view] = frame
+        while len(self._frames) > MAX_VIEWS:
+            oldest = next(iter(self._frames))
+            for table in (self._scheduled, self._frames, self._cost):
+                table.pop(oldest, None)
 
     def _fill(self, view: Hashable, instant_ms: int, result: Future) -> None:
         began = time.perf_counter()
@@ -73,7 +101,8 @@ class Prefetcher:
             log.warning("computing %r at %s failed: %s", view, instant_ms, error)
             result.set_exception(error)
         with self._lock:
-            self._cost[view] = time.perf_counter() - began
+            if view in self._frames:  # not a view forgotten meanwhile
+                self._cost[view] = time.perf_counter() - began
 
     def _lead(self, view: Hashable, refresh_s: float) -> float:
         return min(max(MIN_LEAD, 2 * self._cost.get(view, MIN_LEAD)), refresh_s / 2)
@@ -85,9 +114,7 @@ class Prefetcher:
         if any(abs(d - due) < 0.5 for d in pending):
             self._scheduled[view] = pending
             return
-        self._scheduled.pop(view, None)  # re-inserted last: the views ticked least recently come first
         self._scheduled[view] = pending + [due]
-        self._forget_old_views()
         timer = threading.Timer(delay, self._run, args=(view,))
         timer.daemon = True
         timer.start()
@@ -96,14 +123,8 @@ class Prefetcher:
         instant = int(time.time() * 1000)
         result: Future = Future()
         with self._lock:
-            self._frames[view] = (instant, result)
+            self._keep(view, (instant, result))
         self._fill(view, instant, result)
-
-    def _forget_old_views(self) -> None:
-        while len(self._scheduled) > MAX_VIEWS:
-            oldest = next(iter(self._scheduled))
-            for table in (self._scheduled, self._frames, self._cost):
-                table.pop(oldest, None)
 
 
 def _failed(result: Future) -> bool:
@@ -124,18 +145,22 @@ def refresh_seconds(filters, choices: tuple[str, ...], default: str) -> int | No
     return None if value == "off" else int(value)
 
 
-def view_of(search: str | None) -> tuple:
-    """A view's key for its frames: its URL's query string, the display time zone and the warehouse."""
-    return (search or "", _state.timezone(), _state.warehouse())
+def view_of(filters) -> tuple:
+    """A view's key for its frames: its filters as a query string (the same for the layout, which reads
+    the URL as a dict, and for the parts, which read it as a string), the display time zone and the
+    warehouse. The frame function reads the filters back with `Filters.from_query`."""
+    return (filters.to_query(), _state.timezone(), _state.warehouse())
 
 
-def refresh_tick(prefetcher: Prefetcher, search: str | None, refresh_of: Callable[[str], int | None]) -> int:
+def refresh_tick(prefetcher: Prefetcher, search: str | None, parse: Callable[[str], Any],
+                 refresh_of: Callable[[Any], int | None]) -> int:
     """A refresh tick's instant for the view at `search`: a prefetched frame's when one is ready, else now.
-    `refresh_of(search)` is the view's refresh interval (None: off); a bad one leaves the instant at now
-    (the page itself names the parameter)."""
+    `parse(search)` is the view's filters, `refresh_of(filters)` its refresh interval (None: off); a bad
+    parameter leaves the instant at now (the page itself names it)."""
     now = now_ms()
     try:
-        refresh = refresh_of(search or "")
+        filters = parse(search or "")
+        refresh = refresh_of(filters)
     except FilterError:
         return now
-    return now if refresh is None else prefetcher.tick(view_of(search), refresh, now)
+    return now if refresh is None else prefetcher.tick(view_of(filters), refresh, now)

@@ -53,6 +53,10 @@ def refresh_seconds(filters: Filters) -> int | None:
 def layout(filters: Filters, start, end):
     refresh = refresh_seconds(filters)
     wh = _state.warehouse()
+    # The instant the view shows: every part of one refresh computes "now" from it, so the tiles, charts
+    # and tables agree with each other. Its frame starts now, while the browser draws this layout.
+    as_of = now_ms()
+    PREFETCH.start(_prefetch.view_of(filters), as_of)
     refresh_menu = dcc.Dropdown([{"label": label, "value": value} for label, value in REFRESH_OPTIONS],
                                 filters.extra.get("refresh", "off"), id="filter-refresh", clearable=False,
                                 style={"width": "7rem"})
@@ -68,9 +72,7 @@ def layout(filters: Filters, start, end):
         export_toolbar("monitoring", filters),
         dcc.Interval(id="refresh-timer", interval=(refresh or 3600) * 1000, disabled=refresh is None),
         dcc.Interval(id="clock", interval=1000),
-        # The instant the view shows: every part of one refresh computes "now" from it, so the tiles,
-        # charts and tables agree with each other, and share the cached pieces of their queries.
-        dcc.Store(id="as-of", data=now_ms()),
+        dcc.Store(id="as-of", data=as_of),
         html.Div(id="freshness"),
         with_menu(dbc.Row(id="kpi-row", className="g-2"), "monitoring", "kpis"),
         dbc.Row([dbc.Col(_graph("chart-revenue", "revenue"), lg=6), dbc.Col(_graph("chart-sessions", "sessions"), lg=6)]),
@@ -101,7 +103,7 @@ def view_part(name: str, outputs: int):
                 filters.resolve(now, _state.timezone())
             except FilterError:
                 return (no_update,) * outputs
-            return part(filters, now, PREFETCH.at(_prefetch.view_of(search), as_of)[name])
+            return part(filters, now, PREFETCH.at(_prefetch.view_of(filters), as_of)[name])
         callback_.__doc__ = part.__doc__
         return callback_
     return decorate
@@ -142,7 +144,7 @@ PREFETCH = Prefetcher(_frame)
 def tick(_, search):
     """A refresh: move the view's instant to now, or to that of the prefetched frame if one is ready; the
     parts below recompute in place (no spinner)."""
-    return _prefetch.refresh_tick(PREFETCH, search, lambda query: refresh_seconds(Filters.from_query(query)))
+    return _prefetch.refresh_tick(PREFETCH, search, Filters.from_query, refresh_seconds)
 
 
 @callback(Output("freshness", "children"), Output("kpi-row", "children"),

@@ -45,9 +45,11 @@ def refresh_seconds(filters: Filters) -> int | None:
 @_state.with_filters(DEFAULTS)
 def layout(filters: Filters, start, end):
     refresh = refresh_seconds(filters)
+    as_of = now_ms()
+    PREFETCH.start(_prefetch.view_of(filters), as_of)  # computed while the browser draws the layout
     return html.Div([
         dcc.Interval(id="wall-timer", interval=(refresh or 3600) * 1000, disabled=refresh is None),
-        dcc.Store(id="wall-as-of", data=now_ms()),
+        dcc.Store(id="wall-as-of", data=as_of),
         html.Div([html.H1("Today", className="wall-title mb-0"),
                   html.Div(id="wall-freshness"),
                   html.Span(id="wall-as-of-text", className="data-as-of text-body-secondary")],
@@ -118,7 +120,7 @@ PREFETCH = Prefetcher(_frame)
 @callback(Output("wall-as-of", "data"), Input("wall-timer", "n_intervals"), State("url", "search"),
           prevent_initial_call=True)
 def tick(_, search):
-    return _prefetch.refresh_tick(PREFETCH, search, lambda query: refresh_seconds(Filters.from_query(query, DEFAULTS)))
+    return _prefetch.refresh_tick(PREFETCH, search, lambda query: Filters.from_query(query, DEFAULTS), refresh_seconds)
 
 
 @callback(Output("wall-numbers", "children"), Output("wall-revenue", "figure"), Output("wall-mix", "figure"),
@@ -133,7 +135,7 @@ def show(as_of, search):
         filters.resolve(now, tz)
     except FilterError:
         return (no_update,) * 6
-    data = PREFETCH.at(_prefetch.view_of(search), as_of)
+    data = PREFETCH.at(_prefetch.view_of(filters), as_of)
     shown = pd.Timestamp(now).tz_convert(tz)
     return ([_number(kpi, data) for kpi in HEADLINE], charts.filling(_revenue_chart(data, tz)), charts.filling(
         charts.channel_mix(data["mix"], "revenue", "Revenue by channel")), _top_alert(data["alerts"]),

@@ -102,3 +102,27 @@ def test_the_parts_of_a_refresh_nothing_was_prefetched_for_compute_its_frame_onc
     assert answers == [{"view": "v", "instant": instant, "call": 1}] * 3
     assert compute.instants == [instant]
     assert prefetcher.tick("v", 1.0, instant + 100) == instant  # and the next tick may show it
+
+
+def test_a_frame_started_by_the_page_render_is_the_one_its_parts_get():
+    compute = Recorder(seconds=0.4)
+    prefetcher = Prefetcher(compute)
+    instant = now_ms()
+    prefetcher.start("v", instant)                             # the layout, before the browser draws it
+    prefetcher.start("v", instant)                             # a second render of the same instant: no new work
+    time.sleep(0.25)                                           # the browser draws the page
+    began = time.perf_counter()
+    assert prefetcher.at("v", instant) == {"view": "v", "instant": instant, "call": 1}
+    assert time.perf_counter() - began < 0.3                   # waited only for the rest of it
+    assert compute.instants == [instant]
+
+
+def test_only_the_views_used_last_are_remembered():
+    compute = Recorder()
+    prefetcher = Prefetcher(compute)
+    instant = now_ms()
+    prefetcher.at("first", instant)
+    for n in range(_prefetch.MAX_VIEWS):                       # as many other URLs opened since
+        prefetcher.at(f"other {n}", instant)
+    assert prefetcher.at("first", instant)["call"] == _prefetch.MAX_VIEWS + 2  # forgotten: computed again
+    assert prefetcher.at(f"other {_prefetch.MAX_VIEWS - 1}", instant)["call"] == _prefetch.MAX_VIEWS + 1  # kept

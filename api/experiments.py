@@ -19,7 +19,7 @@ from api import blueprint, jsonable
 from api.tabular import csv_of, wants_csv
 from data.warehouse import current
 from queries.experiments import (DEFAULT_FILTERS, experiment_design, experiment_list, experiment_options,
-                                 exposure_window, variant_counts, variant_funnels)
+                                 exposure_window, experiment_numbers)
 from queries.filters import Filters
 
 
@@ -42,9 +42,8 @@ def experiment(name: str):
         return response
     tz = current_app.config.get("PULSE_TIMEZONE", "UTC")
     start, end = filters.resolve(datetime.now(timezone.utc), tz)  # one instant for every number below
-    counts = variant_counts(wh, design, filters, start, end, metric)
+    counts, funnel = experiment_numbers(wh, design, filters, start, end, metric)
     result = compare_variants(counts.variants, design.control, mode=mode)
-    funnel = variant_funnels(wh, design, filters, start, end)
     window_start, window_end = exposure_window(design, start, end)
     if wants_csv():
         return csv_of({"variants": result.variants, "funnel": funnel}, "variants")

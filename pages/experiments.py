@@ -22,7 +22,7 @@ from pages import _state
 from pages._exports import toolbar as export_toolbar  # by module name: re-run, callbacks and all, per app
 from queries.dimensions import dimension_options
 from queries.experiments import (DEFAULT_FILTERS, METRICS, ExperimentDesign, experiment_design, experiment_list,
-                                 experiment_options, exposure_window, url_option, variant_counts, variant_funnels)
+                                 experiment_options, exposure_window, url_option, experiment_numbers)
 from queries.filters import FilterError, Filters
 
 dash.register_page(__name__, path="/experiments", name="Experiments", title="Pulse · Experiments", order=2)
@@ -53,9 +53,8 @@ def layout(filters: Filters, start, end):
     if design.control not in design.weights:
         return dbc.Alert(f"Experiment {name!r} has no variant rows with its control {design.control!r}.",
                          color="warning")
-    counts = variant_counts(wh, design, filters, start, end, metric)
+    counts, funnels = experiment_numbers(wh, design, filters, start, end, metric)
     result = compare_variants(counts.variants, design.control, mode=mode)
-    funnels = variant_funnels(wh, design, filters, start, end)
     twin = filters.with_changes(extra={**{k: v for k, v in filters.extra.items() if k != "experiment"},
                                        "metric": metric, "mode": mode})  # the name is in the twin's path
     return html.Div([

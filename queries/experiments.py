@@ -113,56 +113,83 @@ def exposure_window(design: ExperimentDesign, start: datetime, end: datetime) ->
     return max(start, design.start_ts), stop
 
 
+class ExperimentNumbers(NamedTuple):
+    counts: VariantCounts       # exposed and converted users per variant
+    funnels: pd.DataFrame       # variant, step, users, from_previous, from_start
+
+
+def experiment_numbers(wh: Warehouse, design: ExperimentDesign, filters: Filters, start: datetime, end: datetime,
+                       metric: str = DEFAULT_METRIC, steps: tuple[str, ...] = PURCHASE_FUNNEL) -> ExperimentNumbers:
+    """Exposed and converted users per variant and their funnels over the range [start, end) (module
+    docstring), from one pass over the exposed users' events: the expensive part (millions of events joined
+    by user) is shared. Where the warehouse caches results, a window that has closed (the experiment
+    stopped) is computed once, until a late event reaches back into it."""
+    metric = check_metric(metric)
+    for step in steps:
+        check_metric(step)
+    window = exposure_window(design, start, end)
+
+    def compute() -> pd.DataFrame:
+        return _per_variant(wh, design, filters, start, end, metric, steps)
+    if wh.results is None:
+        rows = compute()
+    else:
+        key = "|".join(["experiment", design.name, repr(sorted(filters.dimension_values().items())),
+                        *(t.isoformat() for t in window), metric, *steps])
+        rows = wh.results.through(key, window[1], compute)
+    return ExperimentNumbers(_counts(design, rows), _funnels(design, steps, rows))
+
+
 def variant_counts(wh: Warehouse, design: ExperimentDesign, filters: Filters, start: datetime, end: datetime,
                    metric: str = DEFAULT_METRIC) -> VariantCounts:
     """Exposed users and converted users per variant over the range [start, end) (module docstring)."""
-    cte, params = _exposed_users_cte(design, filters, start, end)
-    sql = cte + """,
-    converters AS (
-        SELECT DISTINCT e.user_id
-        FROM events e JOIN exposed_users u ON u.user_id = e.user_id
-        WHERE e.type = :metric AND e.ts >= u.first_exposure AND e.ts < :window_end
-    ),
-    totals AS (
-        SELECT u.variant, count(*) AS users, count(c.user_id) AS conversions
-        FROM exposed_users u LEFT JOIN converters c ON c.user_id = u.user_id
-        GROUP BY u.variant
-    )
-    SELECT v.variant, v.weight, coalesce(t.users, 0) AS users, coalesce(t.conversions, 0) AS conversions
-    FROM experiment_variants v LEFT JOIN totals t ON t.variant = v.variant
-    WHERE v.experiment = :experiment
-    UNION ALL
-    SELECT NULL, NULL, t.users, t.conversions FROM totals t WHERE t.variant IS NULL"""
-    params["metric"] = check_metric(metric)
-    rows = wh.read(sql, params)
-    multi = rows[rows.variant.isna()]
-    variants = rows[rows.variant.notna()].sort_values("variant").reset_index(drop=True)
-    variants = variants.astype({"weight": float, "users": int, "conversions": int})
-    return VariantCounts(variants, int(multi.users.sum()) if len(multi) else 0)
+    return experiment_numbers(wh, design, filters, start, end, metric).counts
 
 
 def variant_funnels(wh: Warehouse, design: ExperimentDesign, filters: Filters, start: datetime, end: datetime,
                     steps: tuple[str, ...] = PURCHASE_FUNNEL) -> pd.DataFrame:
     """Users of each variant reaching each step after exposure (module docstring), for funnels side by side.
     Columns: variant, step, users, from_previous, from_start; every configured variant, zero-filled."""
-    for step in steps:
-        check_metric(step)
+    return experiment_numbers(wh, design, filters, start, end, steps=steps).funnels
+
+
+def _per_variant(wh: Warehouse, design: ExperimentDesign, filters: Filters, start: datetime, end: datetime,
+                 metric: str, steps: tuple[str, ...]) -> pd.DataFrame:
+    """One row per variant seen (NULL: users of several variants): users, conversions (an event of `metric`
+    after exposure) and reached_i (events of each of steps 0..i after exposure, in any order)."""
     cte, params = _exposed_users_cte(design, filters, start, end)
     flags = ", ".join(f"max(CASE WHEN e.type = :step_{i} THEN 1 ELSE 0 END) AS s{i}" for i in range(len(steps)))
     reached = ", ".join("sum(" + " * ".join(f"s{j}" for j in range(i + 1)) + f") AS reached_{i}"
                         for i in range(len(steps)))
     sql = cte + """,
     per_user AS (
-        SELECT u.user_id, u.variant, """ + flags + """
+        SELECT u.user_id, u.variant, max(CASE WHEN e.type = :metric THEN 1 ELSE 0 END) AS converted, """ + flags + """
         FROM exposed_users u
         LEFT JOIN events e ON e.user_id = u.user_id AND e.ts >= u.first_exposure AND e.ts < :window_end
-                          AND e.type IN :steps
-        WHERE u.variant IS NOT NULL
+                          AND e.ts >= :window_start  -- implied by the first exposure; lets the scan skip older events
+                          AND e.type IN :types
         GROUP BY u.user_id, u.variant
     )
-    SELECT variant, """ + reached + " FROM per_user GROUP BY variant"
-    params.update({f"step_{i}": step for i, step in enumerate(steps)}, steps=list(steps))
-    by_variant = wh.read(sql, params).set_index("variant")
+    SELECT variant, count(*) AS users, sum(converted) AS conversions, """ + reached + """
+    FROM per_user GROUP BY variant"""
+    params.update({f"step_{i}": step for i, step in enumerate(steps)}, metric=metric,
+                  types=sorted({metric, *steps}))
+    return wh.read(sql, params)
+
+
+def _counts(design: ExperimentDesign, rows: pd.DataFrame) -> VariantCounts:
+    """Every configured variant in variant order, zero-filled, and the users excluded for several variants."""
+    seen = rows[rows.variant.notna()].set_index("variant")
+    variants = pd.DataFrame({"variant": sorted(design.weights)})
+    variants["weight"] = variants.variant.map(design.weights).astype(float)
+    for column in ("users", "conversions"):
+        variants[column] = variants.variant.map(seen[column]).fillna(0).astype(int)
+    multi = rows[rows.variant.isna()]
+    return VariantCounts(variants, int(multi.users.sum()) if len(multi) else 0)
+
+
+def _funnels(design: ExperimentDesign, steps: tuple[str, ...], rows: pd.DataFrame) -> pd.DataFrame:
+    by_variant = rows[rows.variant.notna()].set_index("variant")
     frames = [_funnel_table(variant, steps, by_variant) for variant in design.weights]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["variant", "step", "users", "from_previous", "from_start"])
@@ -189,7 +216,8 @@ def _exposed_users_cte(design: ExperimentDesign, filters: Filters, start: dateti
     exposed_users AS (
         SELECT f.user_id, f.first_exposure, f.variant
         FROM first_exposures f JOIN sessions s ON s.session_id = f.session_id
-        WHERE """ + predicate + """
+        -- a session holding an exposure in the window overlaps it: zone maps skip the rest of the table
+        WHERE s.last_ts >= :window_start AND s.first_ts < :window_end AND """ + predicate + """
     )"""
     params.update(experiment=design.name, window_start=window_start, window_end=window_end)
     return sql, params

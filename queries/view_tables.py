@@ -21,7 +21,7 @@ from queries import budget as q
 from queries.attribution import AttributionOptions, attribution_report
 from queries.channels import campaign_performance, channel_list, channel_performance
 from queries.experiments import (DEFAULT_FILTERS as EXPERIMENT_DEFAULTS, experiment_design, experiment_list,
-                                 experiment_options, url_option, variant_counts, variant_funnels)
+                                 experiment_options, url_option, experiment_numbers)
 from queries.filters import DIMENSIONS, FilterError, Filters
 from queries.funnel import FunnelOptions, funnel_report
 from queries.kpis import kpis_with_comparison
@@ -242,7 +242,7 @@ def _experiments(wh: Warehouse, out: ViewTables, now: datetime) -> None:
     design = experiment_design(wh, name)
     if design is None:
         raise FilterError("experiment", name, "unknown experiment")
-    counts = variant_counts(wh, design, filters, out.start, out.end, metric)
+    counts, funnels = experiment_numbers(wh, design, filters, out.start, out.end, metric)
     result = compare_variants(counts.variants, design.control, mode=mode)
     out.settings.update({"Experiment": name, "Control": design.control, "Conversion step": metric,
                          "Statistics": mode, "Users excluded (saw two variants)": counts.multi_variant_users})
@@ -254,7 +254,6 @@ def _experiments(wh: Warehouse, out: ViewTables, now: datetime) -> None:
         "relative_low": "Relative lift, 95% low (fraction)", "relative_high": "Relative lift, 95% high (fraction)",
         "p_value": "p-value", "chance_to_beat_control": "Chance to beat control (fraction)",
         "significant": "Significant", "verdict": "Verdict"})))
-    funnels = variant_funnels(wh, design, filters, out.start, out.end)
     out.tables.append(Table("funnels", "Funnel by variant", _renamed(funnels, {
         "variant": "Variant", "step": "Step", "users": "Users reaching the step",
         "from_previous": "Conversion from the previous step (fraction)",

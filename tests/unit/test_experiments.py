@@ -19,8 +19,9 @@ from statsmodels.stats import proportion as sm_proportion  # a module: pytest wo
 import analytics.experiments as ax
 from analytics.experiments import chance_to_beat, compare_variants, lift, sample_ratio_mismatch
 from app import create_app
-from queries.experiments import (check_metric, experiment_design, experiment_list, experiment_options,
-                                 variant_counts, variant_funnels)
+from data.validation import EVENT_COLUMNS
+from queries.experiments import (check_metric, experiment_design, experiment_list, experiment_numbers,
+                                 experiment_options, variant_counts, variant_funnels)
 from queries.filters import FilterError, Filters
 from tests import reference
 from tests.conftest import END
@@ -365,3 +366,42 @@ def test_a_users_first_exposure_is_ordered_by_time_then_event_id_and_two_variant
     assert users(channel=("email",))[0]["A"]["users"] == 1
     assert users(channel=("direct",))[0]["A"]["users"] == 0
     wh.dispose()
+
+
+def test_a_closed_window_is_computed_once_until_a_late_event_reaches_into_it(writable):
+    """With the server's result cache, a window that has closed is read from the cache; a late purchase
+    inside it (here by an exposed user of B who had not converted) is counted at once."""
+    wh, client = writable
+    design = experiment_design(wh, "checkout_redesign")
+    lo, hi = datetime(2026, 11, 18), datetime(2026, 11, 19, 12)  # closed: the data runs to 11-20 12:00
+    steps = ("page_view", "product_view", "add_to_cart", "checkout", "purchase")
+
+    def expected():
+        events = wh.read("SELECT * FROM events")
+        summary, multi, funnel = reference.experiment_counts(events, "checkout_redesign", lo, hi, steps=steps)
+        return summary, funnel, events
+
+    def check(numbers, summary, funnel):
+        got = numbers.counts.variants.set_index("variant")
+        assert got.users.to_dict() == summary.users.to_dict()
+        assert got.conversions.to_dict() == summary.conversions.to_dict()
+        for variant, counts in funnel.items():
+            assert numbers.funnels[numbers.funnels.variant == variant].users.tolist() == counts
+
+    summary, funnel, events = expected()
+    check(experiment_numbers(wh, design, Filters(), lo, hi), summary, funnel)
+    misses = wh.results.misses
+    check(experiment_numbers(wh, design, Filters(), lo, hi), summary, funnel)
+    assert wh.results.misses == misses                           # the second time from the cache
+
+    exposures = events[(events.experiment == "checkout_redesign") & (events.ts >= lo) & (events.ts < hi)]
+    variants = exposures.groupby("user_id").variant.agg(set)
+    bought = set(events[(events.type == "purchase") & (events.ts < hi)].user_id)
+    user = next(u for u, seen in variants.items() if seen == {"B"} and u not in bought)
+    first = exposures[exposures.user_id == user].sort_values(["ts", "event_id"]).iloc[0]
+    late = first.to_frame().T.assign(event_id="late-purchase", type="purchase", ts=first.ts + pd.Timedelta(minutes=1),
+                                     order_id="late-order", revenue=42.0, experiment=None, variant=None)
+    client.application.extensions["pulse.writer"].write("events", late[list(EVENT_COLUMNS)].reset_index(drop=True))
+    summary_after, funnel_after, _ = expected()
+    assert summary_after.conversions["B"] == summary.conversions["B"] + 1
+    check(experiment_numbers(wh, design, Filters(), lo, hi), summary_after, funnel_after)

@@ -372,6 +372,15 @@ class _LazyPart(tuple):
     def __len__(self):
         return 5
 
+    def approximate_bytes(self) -> int:
+        """Its arrays, or its share of the walk's while they are not gathered (data/results.py weighs what
+        it keeps)."""
+        rows, rest, key = self._rows, self._rest, tuple.__getitem__(self, 0)
+        if rows is None:
+            return key.nbytes + sum(a.nbytes for a in rest if a is not None)
+        share = sum(a.nbytes for a in rows if a is not None) * len(self._index) // max(1, len(rows[0]))
+        return key.nbytes + self._index.nbytes + share
+
     def __iter__(self):
         return iter([self[i] for i in range(5)])
 

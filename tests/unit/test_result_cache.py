@@ -6,6 +6,7 @@ import random
 import shutil
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -164,3 +165,33 @@ def test_grouped_entries_go_with_their_least_recently_used_group():
     cache.put("plain", "kept", cache.changes.seq)        # no group: only the entry count limits it
     cache.put("d0", 0, cache.changes.seq, group="d")
     assert cache.get("plain", until) == "kept" and cache.get("a0", until) is None
+
+
+def test_grouped_entries_are_kept_within_the_byte_budget_but_the_group_in_use_stays():
+    """At 100M events one funnel setting's days hold gigabytes: the groups used least recently go as soon
+    as the groups together weigh more than the budget, however few they are."""
+    cache = ResultCache(ChangeLog(), groups=6, group_bytes=3_000_000)
+    day = np.zeros(125_000)                              # 1,000,000 bytes
+    until = datetime(2026, 1, 1)
+    cache.put("a0", day, cache.changes.seq, group="a")
+    cache.put("b0", day, cache.changes.seq, group="b")
+    cache.put("b1", day, cache.changes.seq, group="b")
+    assert cache.grouped_bytes() == 3_000_000 and cache.get("a0", until) is not None
+    cache.put("c0", day, cache.changes.seq, group="c")  # 4 MB > 3 MB: "a", used least recently, goes
+    assert cache.get("a0", until) is None and cache.get("b1", until) is not None
+    assert cache.grouped_bytes() == 3_000_000
+    cache.drop("b1")                                     # a replaced middle part frees its bytes
+    assert cache.grouped_bytes() == 2_000_000
+    for n in range(5):                                   # one setting alone over the budget keeps its days
+        cache.put(f"d{n}", day, cache.changes.seq, group="d")
+    assert [cache.get(f"d{n}", until) is not None for n in range(5)] == [True] * 5
+    assert cache.get("b0", until) is None and cache.get("c0", until) is None
+    assert cache.grouped_bytes() == 5_000_000
+
+
+def test_the_budget_comes_from_the_environment_and_a_bad_value_is_named(monkeypatch):
+    monkeypatch.setenv("PULSE_CACHE_MB", "2.5")
+    assert ResultCache(ChangeLog())._max_group_bytes == int(2.5 * 2 ** 20)
+    monkeypatch.setenv("PULSE_CACHE_MB", "lots")
+    with pytest.raises(ValueError, match="PULSE_CACHE_MB='lots'"):
+        ResultCache(ChangeLog())

@@ -97,6 +97,10 @@ def ensure_demo_data(warehouse: Warehouse, days: int, scale: float, seed: int) -
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python app.py", description="Serve the Pulse dashboard.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8050, help="port (default 8050)")
@@ -115,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=32,
                         help="request threads of the server (default 32: ingest requests mostly wait for the "
                              "writer's commit, and more of them in flight make each commit carry more)")
-    return parser.parse_args(argv)
+    return parser
 
 
 def _live_rate(text: str) -> float | None:

@@ -66,15 +66,18 @@ def _age_days(times: np.ndarray, conversion_time) -> np.ndarray:
     return age.astype(float)
 
 
-def attribute(touches: pd.DataFrame, model: str, half_life_days: float = HALF_LIFE_DAYS) -> pd.DataFrame:
+def attribute(touches: pd.DataFrame, model: str, half_life_days: float = HALF_LIFE_DAYS,
+              by: tuple[str, ...] = ()) -> pd.DataFrame:
     """Per channel: attributed `orders`, `revenue` and `new_customers` under `model`. `touches`: one row
     per touch with `journey`, `age_days`, `channel`, `revenue` (the order's) and `new_customer` (1 when
-    it is the user's first order ever), grouped by journey, oldest touch first."""
+    it is the user's first order ever), grouped by journey, oldest touch first. `by`: columns of `touches`
+    to keep apart as well (an order's credit is its own, so credit adds up over any split of the orders)."""
     weights = touch_weights(model, touches, half_life_days)
-    credit = pd.DataFrame({"channel": touches["channel"].to_numpy(), "orders": weights,
+    credit = pd.DataFrame({**{column: touches[column].to_numpy() for column in by},
+                           "channel": touches["channel"].to_numpy(), "orders": weights,
                            "revenue": weights * touches["revenue"].to_numpy(dtype=float),
                            "new_customers": weights * touches["new_customer"].to_numpy(dtype=float)})
-    return credit.groupby("channel", sort=True)[["orders", "revenue", "new_customers"]].sum()
+    return credit.groupby([*by, "channel"], sort=True)[["orders", "revenue", "new_customers"]].sum()
 
 
 def ranking(revenue_by_model: pd.DataFrame) -> pd.DataFrame:

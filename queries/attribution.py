@@ -3,6 +3,11 @@
 One read gives every journey: for each order in range (its session matching the filters), the user's
 sessions that started within the lookback window before the order, ending with the order's own session.
 `analytics.attribution` splits each order's credit over them; every model comes from the same read.
+
+An order's credit depends only on what happened before it, so credit adds up over days: where the
+warehouse caches results, the credit of each UTC day's orders is kept until a commit reaches back before
+the day's end (a late event, a re-keyed session), and a range reads only the days it lacks (the day holding
+"now", on a refresh).
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import pandas as pd
 from analytics import attribution as models
 from data.warehouse import Warehouse
 from queries.filters import FilterError, _as_multidict
+from queries.pieces import missing_runs, spans
 from queries.scope import dimension_predicate, spend_cte, spend_is_divisible, with_ctes
 
 DEFAULT_MODEL = "last_click"
@@ -48,28 +54,44 @@ class AttributionOptions:
 
 
 def journeys(wh: Warehouse, filters, start: datetime, end: datetime, lookback_days: int) -> pd.DataFrame:
-    """One row per touch: `journey` (the order), `order_id`, `channel`, `age_days` (order time - touch
-    start), `revenue` and `new_customer` of the order; grouped by order, oldest touch first, the order's
+    """One row per touch: `journey` (the order), `order_id`, `order_ts`, `channel`, `age_days` (order time
+    - touch start), `revenue` and `new_customer` of the order; grouped by order, oldest touch first, the order's
     own session last (so last click is always the session the order happened in)."""
     predicate, params = dimension_predicate(filters, "s")
     sql = """
     WITH conversions AS (
+        -- an order's session was active at the order, and a first order ever in range is a customer whose
+        -- first order is in range: bounds on the time columns the tables are sorted by let zone maps skip
+        -- the rest (session ids from clients are random, so a join by id alone reads every row group)
         SELECT o.order_id, o.ts, o.user_id, o.session_id, o.revenue, s.first_ts AS session_start,
                CASE WHEN c.first_order_ts = o.ts THEN 1 ELSE 0 END AS new_customer
         FROM orders o
-        JOIN sessions s ON s.session_id = o.session_id
-        LEFT JOIN customers c ON c.user_id = o.user_id
+        JOIN (SELECT * FROM sessions WHERE first_ts < :end AND last_ts >= :start) s ON s.session_id = o.session_id
+        LEFT JOIN (SELECT user_id, first_order_ts FROM customers
+                   WHERE first_order_ts >= :start AND first_order_ts < :end) c ON c.user_id = o.user_id
         WHERE o.ts >= :start AND o.ts < :end AND """ + predicate + """
     )
-    SELECT v.order_id, t.channel, v.revenue, v.new_customer,
-           (epoch_ms(v.ts) - epoch_ms(t.first_ts)) / 86400000.0 AS age_days
-    FROM conversions v
-    JOIN sessions t ON t.user_id = v.user_id
-    WHERE t.session_id = v.session_id
-       OR (t.first_ts >= v.ts - :lookback AND t.first_ts <= v.session_start)
-    ORDER BY v.order_id, t.session_id = v.session_id, t.first_ts, t.session_id
+    SELECT order_id, order_ts, channel, revenue, new_customer,
+           (epoch_ms(order_ts) - epoch_ms(first_ts)) / 86400000.0 AS age_days
+    FROM (
+        SELECT v.order_id, v.ts AS order_ts, v.revenue, v.new_customer, t.channel, t.first_ts, t.session_id,
+               true AS own
+        FROM conversions v
+        JOIN (SELECT session_id, channel, first_ts FROM sessions WHERE first_ts < :end AND last_ts >= :start) t
+          ON t.session_id = v.session_id
+        UNION ALL
+        -- earlier sessions of the user within the lookback: only sessions that started in
+        -- [start - lookback, end) can be, and zone maps skip the rest of the table
+        SELECT v.order_id, v.ts, v.revenue, v.new_customer, t.channel, t.first_ts, t.session_id, false
+        FROM conversions v
+        JOIN (SELECT user_id, session_id, channel, first_ts FROM sessions
+              WHERE first_ts >= :touch_from AND first_ts < :end) t ON t.user_id = v.user_id
+        WHERE t.session_id <> v.session_id AND t.first_ts >= v.ts - :lookback AND t.first_ts <= v.session_start
+    )
+    ORDER BY order_id, own, first_ts, session_id
     """
-    params.update(start=start, end=end, lookback=timedelta(days=lookback_days))
+    params.update(start=start, end=end, lookback=timedelta(days=lookback_days),
+                  touch_from=start - timedelta(days=lookback_days))
     touches = wh.read(sql, params)
     first = np.r_[True, touches.order_id.to_numpy()[1:] != touches.order_id.to_numpy()[:-1]] \
         if len(touches) else np.zeros(0, bool)
@@ -95,11 +117,40 @@ class AttributionReport:
     ranks: pd.DataFrame        # rank of each channel under each model (1 = most revenue)
 
 
+_DAY = timedelta(days=1)
+_CREDIT = ["orders", "revenue", "new_customers"]
+
+
+def credit_by_model(wh: Warehouse, filters, start: datetime, end: datetime, lookback_days: int) -> dict:
+    """Per model, per channel (index): attributed orders, revenue and new customers of the orders in
+    [start, end), from the cached credit of each day where the warehouse caches results."""
+    if wh.results is None:
+        touches = journeys(wh, filters, start, end, lookback_days)
+        return {m: models.attribute(touches, m) for m in models.MODELS}
+    days = spans(start, end, _DAY, timedelta(0))
+    family = "|".join(["attribution", repr(sorted(filters.dimension_values().items())), str(lookback_days)])
+    keys = [f"{family}|{lo.isoformat()}|{hi.isoformat()}" for lo, hi in days]
+    seq = wh.results.changes.seq
+    found = [wh.results.get(key, until=hi) for key, (_, hi) in zip(keys, days)]
+    for first, last in missing_runs(found):
+        lo, hi = days[first][0], days[last][1]
+        touches = journeys(wh, filters, lo, hi, lookback_days)
+        day = np.searchsorted(np.array([d[1] for d in days[first:last + 1]], dtype="datetime64[us]"),
+                              touches["order_ts"].to_numpy(dtype="datetime64[us]"), side="right")
+        credit = pd.concat({m: models.attribute(touches.assign(day=day), m, by=("day",)) for m in models.MODELS},
+                           names=["model"]).reset_index()
+        for i in range(first, last + 1):
+            found[i] = credit[credit["day"] == i - first].drop(columns="day")
+            wh.results.put(keys[i], found[i], seq)
+    credit = pd.concat(found, ignore_index=True).groupby(["model", "channel"])[_CREDIT].sum()
+    empty = pd.DataFrame(columns=_CREDIT, index=pd.Index([], name="channel"), dtype=float)
+    return {m: credit.loc[m] if m in credit.index.get_level_values(0) else empty for m in models.MODELS}
+
+
 def attribution_report(wh: Warehouse, filters, start: datetime, end: datetime,
                        options: AttributionOptions = AttributionOptions()) -> AttributionReport:
-    touches = journeys(wh, filters, start, end, options.lookback)
+    by_model = credit_by_model(wh, filters, start, end, options.lookback)
     spend = channel_spend(wh, filters, start, end).set_index("channel")
-    by_model = {m: models.attribute(touches, m) for m in models.MODELS}
     revenue = pd.DataFrame({m: t["revenue"] for m, t in by_model.items()}).reindex(spend.index).fillna(0.0)
     in_view = (revenue.sum(axis=1) > 0) | (spend["spend"].fillna(0) > 0)
     revenue = revenue[in_view]

@@ -4,10 +4,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from analytics import attribution as attribution_models
 from analytics.attribution import MODELS, journey_weights
-from queries.attribution import AttributionOptions, attribution_report, journeys
+from data.validation import EVENT_COLUMNS
+from queries.attribution import AttributionOptions, attribution_report, credit_by_model, journeys
 from queries.channels import channel_performance
 from queries.filters import FilterError, Filters
 from tests.unit.test_funnel import build_warehouse
@@ -185,3 +188,33 @@ def test_bad_options_name_the_field(query, field):
     with pytest.raises(FilterError) as error:
         AttributionOptions.from_query(query)
     assert error.value.field == field
+
+
+def test_cached_days_give_the_credit_of_one_read_and_a_late_order_is_counted(writable):
+    """With the server's result cache, each day's credit is kept; a range assembled from kept days equals
+    one read of all its journeys, before and after a late order lands in a kept day."""
+    wh, client = writable
+    start, end = datetime(2026, 11, 17, 6), datetime(2026, 11, 20, 12)
+
+    def one_read():
+        touches = journeys(wh, Filters(), start, end, 30)
+        return {m: attribution_models.attribute(touches, m) for m in attribution_models.MODELS}
+
+    def check(got, expected):
+        for model in attribution_models.MODELS:
+            pd.testing.assert_frame_equal(got[model].sort_index(), expected[model].sort_index(), check_exact=False,
+                                          rtol=1e-9, check_names=False)
+
+    check(credit_by_model(wh, Filters(), start, end, 30), one_read())
+    misses = wh.results.misses
+    check(credit_by_model(wh, Filters(), start, end, 30), one_read())
+    assert wh.results.misses == misses                      # every day from the cache
+
+    orders = wh.read("SELECT * FROM events WHERE type = 'purchase' AND ts < '2026-11-18' ORDER BY ts")
+    late = orders.iloc[[-1]].assign(event_id="late-order-event", order_id="late-order", revenue=1000.0,
+                                    ts=orders.ts.iloc[-1] + pd.Timedelta(seconds=1))
+    before = one_read()
+    client.application.extensions["pulse.writer"].write("events", late[list(EVENT_COLUMNS)].reset_index(drop=True))
+    after = one_read()
+    assert after["last_click"].revenue.sum() == pytest.approx(before["last_click"].revenue.sum() + 1000.0)
+    check(credit_by_model(wh, Filters(), start, end, 30), after)

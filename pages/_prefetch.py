@@ -63,13 +63,17 @@ class Prefetcher:
             self._fill(view, *frame)
         return frame[1].result(timeout=timeout)
 
-    def start(self, view: Hashable, instant_ms: int) -> None:
+    def start(self, view: Hashable, instant_ms: int, refresh_s: float | None = None) -> None:
         """Begin computing the frame of `view` at `instant_ms` in the background. A page's layout knows the
         instant its parts will ask for, and the browser takes a few hundred milliseconds to draw the layout
-        and send them: a first load or a filter change finds its frame computed, or nearly."""
+        and send them: a first load or a filter change finds its frame computed, or nearly. With a refresh
+        interval, the frame for the first tick is scheduled too, as a tick would."""
         frame, owner = self._claim(view, instant_ms)
         if owner:
             threading.Thread(target=self._fill, args=(view, *frame), daemon=True, name="pulse-frame-start").start()
+        if refresh_s:
+            with self._lock:
+                self._schedule(view, max(0.0, refresh_s - self._lead(view, refresh_s)))
 
     def _claim(self, view: Hashable, instant_ms: int) -> tuple[tuple[int, Future], bool]:
         """The frame of `view` at `instant_ms` and whether the caller is to compute it: a usable one already

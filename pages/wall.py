@@ -46,7 +46,7 @@ def refresh_seconds(filters: Filters) -> int | None:
 def layout(filters: Filters, start, end):
     refresh = refresh_seconds(filters)
     as_of = now_ms()
-    PREFETCH.start(_prefetch.view_of(filters), as_of)  # computed while the browser draws the layout
+    PREFETCH.start(_prefetch.view_of(filters), as_of, refresh)  # computed while the browser draws the layout
     return html.Div([
         dcc.Interval(id="wall-timer", interval=(refresh or 3600) * 1000, disabled=refresh is None),
         dcc.Store(id="wall-as-of", data=as_of),

@@ -126,3 +126,15 @@ def test_only_the_views_used_last_are_remembered():
         prefetcher.at(f"other {n}", instant)
     assert prefetcher.at("first", instant)["call"] == _prefetch.MAX_VIEWS + 2  # forgotten: computed again
     assert prefetcher.at(f"other {_prefetch.MAX_VIEWS - 1}", instant)["call"] == _prefetch.MAX_VIEWS + 1  # kept
+
+
+def test_the_page_render_also_prepares_the_first_tick():
+    compute = Recorder()
+    prefetcher = Prefetcher(compute)
+    rendered = now_ms()
+    prefetcher.start("v", rendered, 1.0)                       # the layout of a view refreshing every second
+    time.sleep(1.0)                                            # the browser's first tick
+    tick = now_ms()
+    shown = prefetcher.tick("v", 1.0, tick)
+    assert shown != tick and rendered < shown < tick           # a frame made for it, before it
+    assert compute.instants == [rendered, shown]

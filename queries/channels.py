@@ -23,13 +23,16 @@ def channel_list(wh: Warehouse) -> pd.DataFrame:
 
 def campaign_performance(wh: Warehouse, filters: Filters, start: datetime, end: datetime,
                          tz: str = "UTC") -> pd.DataFrame:
-    """One row per (channel, campaign) with traffic or spend: sessions, orders, revenue, spend, roas, cpa."""
+    """One row per (channel, campaign) with traffic or spend: sessions, orders, revenue, spend, roas, cpa;
+    most revenue first."""
     table = _range_totals(wh, filters, start, end, tz, campaigns=True)
     channels = channel_list(wh)
-    table["label"] = table["channel"].map(dict(zip(channels["name"], channels["label"])))
-    table = table.sort_values(["revenue", "sessions", "channel", "campaign"], ascending=[False, False, True, True],
-                              kind="stable")
-    return _with_ratios(table[["channel", "label", "campaign", "sessions", "orders", "revenue", "spend"]], filters)
+    labels = dict(zip(channels["name"], channels["label"]))
+    order = np.lexsort((table["campaign"], table["channel"], -table["sessions"], -table["revenue"]))
+    table = {column: values[order] for column, values in table.items()}
+    table["label"] = np.array([labels.get(c) for c in table["channel"]], dtype=object)
+    columns = ["channel", "label", "campaign", "sessions", "orders", "revenue", "spend"]
+    return _with_ratios(pd.DataFrame({c: table[c] for c in columns}), filters)
 
 
 def _with_ratios(table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
@@ -45,22 +48,40 @@ def _with_ratios(table: pd.DataFrame, filters: Filters) -> pd.DataFrame:
 def channel_performance(wh: Warehouse, filters: Filters, start: datetime, end: datetime,
                         tz: str = "UTC") -> pd.DataFrame:
     """One row per channel: label, paid, sessions, orders, revenue, spend, impressions, clicks, roas, cpa.
-    Channels with neither traffic nor spend in range are left out."""
+    Channels with neither traffic nor spend in range are left out; in the channel list's order."""
     rows = _range_totals(wh, filters, start, end, tz, campaigns=False)
-    channels = channel_list(wh).rename(columns={"name": "channel"})
-    table = channels.merge(rows, on="channel")  # as listed in `channels`, in their order
-    columns = ["channel", "label", "paid", "sessions", "orders", "revenue", "spend", "impressions", "clicks"]
-    return _with_ratios(table[columns].astype({"paid": bool}), filters)
+    channels = channel_list(wh)
+    position = {name: i for i, name in enumerate(rows["channel"])}
+    listed = [i for i, name in enumerate(channels["name"]) if name in position]
+    picked = [position[channels["name"].iat[i]] for i in listed]
+    table = pd.DataFrame({"channel": channels["name"].to_numpy(dtype=object)[listed],
+                          "label": channels["label"].to_numpy(dtype=object)[listed],
+                          "paid": channels["paid"].to_numpy(dtype=bool)[listed],
+                          **{c: rows[c][picked] for c in _SUMMED}})
+    return _with_ratios(table, filters)
+
+
+_SUMMED = ("sessions", "orders", "revenue", "spend", "impressions", "clicks")
 
 
 def _range_totals(wh: Warehouse, filters: Filters, start: datetime, end: datetime, tz: str,
-                  campaigns: bool) -> pd.DataFrame:
+                  campaigns: bool) -> dict[str, np.ndarray]:
     """Per channel (or per channel and campaign), the range's sums of the trend charts' buckets: the same
-    cached pieces (queries/timeseries.py), so the tables cost no query of their own on a refresh."""
+    cached pieces (queries/timeseries.py), so the tables cost no query of their own on a refresh. Summed
+    in numpy: pandas' grouping of a few thousand rows cost ten times more than the sums."""
     counts = bucket_counts(wh, filters, start, end, choose_step(start, end), tz)
-    level = (counts["campaign"] != TOTAL) if campaigns else (counts["campaign"] == TOTAL)
-    keys = ["channel", "campaign"] if campaigns else ["channel"]
-    rows = counts[level & (counts["channel"] != TOTAL)]
-    sums = rows.groupby(keys, as_index=False)[["sessions", "orders", "revenue", "spend", "impressions", "clicks"]].sum()
-    return sums.astype({"sessions": "int64", "orders": "int64", "revenue": float, "spend": float,
-                        "impressions": float, "clicks": float})
+    channel = counts["channel"].to_numpy(dtype=object)
+    campaign = counts["campaign"].to_numpy(dtype=object)
+    rows = ((campaign != TOTAL) if campaigns else (campaign == TOTAL)) & (channel != TOTAL)
+    channel_code, channel_names = pd.factorize(channel[rows])
+    campaign_code, campaign_names = pd.factorize(campaign[rows]) if campaigns else (np.zeros_like(channel_code), [TOTAL])
+    code, keys = pd.factorize(channel_code * len(campaign_names) + campaign_code)
+    out = {"channel": np.asarray(channel_names, dtype=object)[keys // len(campaign_names)]}
+    if campaigns:
+        out["campaign"] = np.asarray(campaign_names, dtype=object)[keys % len(campaign_names)]
+    for column in _SUMMED:
+        values = counts[column].to_numpy(dtype=float, na_value=np.nan)[rows]
+        out[column] = np.bincount(code, weights=np.nan_to_num(values), minlength=len(keys))
+    for column in ("sessions", "orders"):
+        out[column] = out[column].round().astype("int64")
+    return out

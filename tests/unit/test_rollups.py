@@ -99,6 +99,12 @@ def test_a_reused_order_id_rejects_the_batch(tmp_path):
     assert rejected.value.problems[0].field == "order_id"
     assert rejected.value.problems[0].value == purchases.iloc[0].order_id
     assert {t: len(stored(wh, t)) for t in ("events", *KEYS)} == before
+    twice = purchases.iloc[[1]].assign(order_id="new-order")             # an order no batch has sent yet,
+    twice = pd.concat([twice.assign(event_id="first-of-two"), twice.assign(event_id="second-of-two")])  # twice
+    with pytest.raises(BatchRejected) as rejected:
+        writer.write("events", twice)
+    assert {(p.field, p.value) for p in rejected.value.problems} == {("order_id", "new-order")}
+    assert {t: len(stored(wh, t)) for t in ("events", *KEYS)} == before
     writer.stop()
     wh.dispose()
 

@@ -3,6 +3,7 @@ URL and the view follows, and the drop-off list downloads as the reference's row
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlparse
 
@@ -92,4 +93,55 @@ def test_the_dropoff_list_downloads_as_csv(start_pulse, raw):
 def test_a_bad_funnel_parameter_names_it(start_pulse):
     duo = start_pulse("/funnel?" + QUERY + "&window=forever")
     duo.wait_for_contains_text(".input-error", "window='forever'", timeout=20)
+    assert duo.get_logs() == []
+
+
+def settle(duo) -> None:
+    """No callback running, for a while."""
+    def idle():
+        return duo.driver.execute_script("return !document.querySelector('[data-dash-is-loading=\"true\"]');")
+    for _ in range(3):
+        until(idle, timeout=30)
+        time.sleep(1.5)
+
+
+# Chooses count=users; then, when the server's answer with the view for it arrives and before the page draws
+# it, chooses window=30m on the controls still shown (as a person's second click lands while the view redraws).
+# Done in the page, where it can be timed to the answer; true if the view was drawn before the second choice.
+RACE = """
+const done = arguments[arguments.length - 1];
+const count = document.getElementById('funnel-count'), window_ = document.getElementById('funnel-window');
+const set = Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, 'value').set;
+const pick = (el, value) => { set.call(el, value); el.dispatchEvent(new Event('change', {bubbles: true})); };
+const fetch_ = window.fetch;
+window.fetch = function (url, options) {
+    const answer = fetch_.apply(this, arguments);
+    const redraw = String(url).includes('_dash-update-component') && String((options || {}).body).includes('_pages_content')
+                   && location.search.includes('count=users');
+    if (!redraw) { return answer; }
+    window.fetch = fetch_;
+    return answer.then(response => {
+        const drawn = !document.body.contains(window_);
+        if (!drawn) { pick(window_, '30m'); }
+        done(drawn);
+        return response;
+    });
+};
+pick(count, 'users');
+"""
+
+
+def test_an_option_changed_while_the_view_redraws_is_kept(start_pulse, raw):
+    """A second option chosen on the controls still shown while the view redraws for the first (a person
+    clicking fast): both end up in the URL and the view, not the first alone."""
+    duo = start_pulse("/funnel?" + QUERY + "&steps=" + ",".join(STEPS) + "&window=1h")
+    duo.wait_for_element("#funnel-table .ag-row", timeout=30)
+    settle(duo)
+    assert duo.driver.execute_async_script(RACE) is False, "the view was drawn before the second choice"
+    settle(duo)
+    assert query_of(duo).get("count") == ["users"] and query_of(duo).get("window") == ["30m"]
+    assert Select(duo.find_element("#funnel-count")).first_selected_option.get_attribute("value") == "users"
+    assert Select(duo.find_element("#funnel-window")).first_selected_option.get_attribute("value") == "30m"
+    _, counts = expected(raw, window=timedelta(minutes=30), count="users")
+    until(lambda: reached(duo) == counts, timeout=30)
     assert duo.get_logs() == []

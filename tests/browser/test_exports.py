@@ -238,8 +238,7 @@ def choose(duo, selector: str, value: str, key: str):
         try:
             Select(duo.wait_for_element(selector, timeout=20)).select_by_value(value)
             until(in_url, timeout=8)
-            # the view redraws from the new URL: wait until it has (a choice made on the view it replaces would
-            # write that view's stale controls back to the URL, as a person clicking that fast would)
+            # the view redraws from the new URL: wait until it has, so that the next choice is made on it
             until(lambda: duo.driver.execute_script(
                 "return !document.querySelector('[data-dash-is-loading=\"true\"]');"), timeout=30)
             time.sleep(1)

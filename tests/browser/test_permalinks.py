@@ -125,3 +125,17 @@ def test_budget_link_reproduces_the_model_scenario_bounds_and_numbers(start_puls
     assert state["inputs"]['{"channel":"paid_search","type":"budget-max"}'] == "1.2x"
     assert state["inputs"]['{"channel":"display","type":"budget-lock"}'] is True
     assert len(state["grids"]["budget-plan"]["rows"]) > 1
+
+
+def test_wall_link_reproduces_its_range_filters_and_numbers(start_pulse, tmp_path):
+    """The wall has no controls (a TV): its state is the URL's, which its Link box hands on unchanged."""
+    from tests.browser.test_wall import TODAY_QUERY
+
+    duo = start_pulse("/wall?" + TODAY_QUERY + "&channel=email,paid_search&refresh=30")
+    duo.wait_for_element('[id*="wall-value"]', timeout=30)
+    state, link = reproduced(duo, tmp_path, '[id*="wall-value"]',
+                             texts=('[id*="wall-value"]', '[id*="wall-change"]', '[id*="wall-plan"]', "#wall-top-alert"),
+                             skip=("#wall-as-of-text", "#wall-freshness"))
+    assert link["channel"] == ["email,paid_search"] and link["refresh"] == ["30"] and link["compare"] == ["week"]
+    assert len([k for k in state["texts"] if "wall-value" in k]) == 5
+    assert [t["name"] for t in state["charts"]["wall-revenue"]["traces"]] == ["Today", "Same day last week"]

@@ -98,3 +98,35 @@ def fresh_session(tmp_path, link: str):
                  percy_run=False, wait_timeout=20) as fresh:
         fresh.driver.get(link)
         yield fresh
+
+
+# Chooses `first` (a select's id and value); then, when the server's answer with the view redrawn for it arrives
+# and before the page draws it, chooses `second` on the controls still shown: as a person's second click lands
+# while the view redraws. Done in the page, where it can be timed to that answer (the one for Dash Pages'
+# content, once the URL carries `marker`); true if the view was drawn before the second choice.
+RACE = """
+const [first, firstValue, second, secondValue, marker, done] = arguments;
+const one = document.getElementById(first), two = document.getElementById(second);
+const set = Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, 'value').set;
+const pick = (el, value) => { set.call(el, value); el.dispatchEvent(new Event('change', {bubbles: true})); };
+const fetch_ = window.fetch;
+window.fetch = function (url, options) {
+    const answer = fetch_.apply(this, arguments);
+    const redraw = String(url).includes('_dash-update-component')
+                   && String((options || {}).body).includes('_pages_content') && location.search.includes(marker);
+    if (!redraw) { return answer; }
+    window.fetch = fetch_;
+    return answer.then(response => {
+        const drawn = !document.body.contains(two);
+        if (!drawn) { pick(two, secondValue); }
+        done(drawn);
+        return response;
+    });
+};
+pick(one, firstValue);
+"""
+
+
+def choose_while_redrawing(duo, first: tuple[str, str], second: tuple[str, str], marker: str) -> None:
+    drawn = duo.driver.execute_async_script(RACE, *first, *second, marker)
+    assert drawn is False, "the view was drawn before the second choice: the race did not happen"

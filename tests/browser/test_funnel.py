@@ -12,6 +12,7 @@ from dash.testing.wait import until
 from selenium.webdriver.support.ui import Select
 
 from tests import reference
+from tests.browser.permalink import choose_while_redrawing
 from tests.conftest import END
 
 DAY = (END - timedelta(days=1), END)
@@ -105,39 +106,13 @@ def settle(duo) -> None:
         time.sleep(1.5)
 
 
-# Chooses count=users; then, when the server's answer with the view for it arrives and before the page draws
-# it, chooses window=30m on the controls still shown (as a person's second click lands while the view redraws).
-# Done in the page, where it can be timed to the answer; true if the view was drawn before the second choice.
-RACE = """
-const done = arguments[arguments.length - 1];
-const count = document.getElementById('funnel-count'), window_ = document.getElementById('funnel-window');
-const set = Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, 'value').set;
-const pick = (el, value) => { set.call(el, value); el.dispatchEvent(new Event('change', {bubbles: true})); };
-const fetch_ = window.fetch;
-window.fetch = function (url, options) {
-    const answer = fetch_.apply(this, arguments);
-    const redraw = String(url).includes('_dash-update-component') && String((options || {}).body).includes('_pages_content')
-                   && location.search.includes('count=users');
-    if (!redraw) { return answer; }
-    window.fetch = fetch_;
-    return answer.then(response => {
-        const drawn = !document.body.contains(window_);
-        if (!drawn) { pick(window_, '30m'); }
-        done(drawn);
-        return response;
-    });
-};
-pick(count, 'users');
-"""
-
-
 def test_an_option_changed_while_the_view_redraws_is_kept(start_pulse, raw):
     """A second option chosen on the controls still shown while the view redraws for the first (a person
     clicking fast): both end up in the URL and the view, not the first alone."""
     duo = start_pulse("/funnel?" + QUERY + "&steps=" + ",".join(STEPS) + "&window=1h")
     duo.wait_for_element("#funnel-table .ag-row", timeout=30)
     settle(duo)
-    assert duo.driver.execute_async_script(RACE) is False, "the view was drawn before the second choice"
+    choose_while_redrawing(duo, ("funnel-count", "users"), ("funnel-window", "30m"), "count=users")
     settle(duo)
     assert query_of(duo).get("count") == ["users"] and query_of(duo).get("window") == ["30m"]
     assert Select(duo.find_element("#funnel-count")).first_selected_option.get_attribute("value") == "users"

@@ -184,23 +184,18 @@ def _dropoff_export(options: FunnelOptions, labels: list[str]) -> dbc.Row:
 # written at once, and only what differs from the options the view was drawn with (`funnel-shown`) is
 # applied to the URL, so the redrawn controls reporting their own values change nothing.
 clientside_callback(
-    """function (steps, count, window, order, breakdown, interval, shown, search) {
+    """function (steps, count, span, order, breakdown, interval, shown, search) {
         const none = dash_clientside.no_update;
         if (!shown) { return none; }
         const picked = steps.filter(Boolean);
-        const chosen = {steps: picked.join(','), count: count, window: window, order: order,
+        const chosen = {steps: picked.join(','), count: count, window: span, order: order,
                         breakdown: breakdown || '', interval: interval || ''};
         const changed = Object.keys(chosen).filter(key => chosen[key] !== shown[key]);
         // a funnel needs two different steps: keep the view until the choice makes one
         if (!changed.length || picked.length < 2 || new Set(picked).size < picked.length) { return none; }
-        const params = new URLSearchParams(search || '');
-        changed.forEach(key => chosen[key] === '' ? params.delete(key) : params.set(key, chosen[key]));
-        // in the order and spelling Filters.to_query writes (filters first, then the rest by name)
-        const first = ['from', 'to', 'compare', 'channel', 'campaign', 'device', 'region'];
-        const keys = Array.from(new Set(params.keys()));
-        const ordered = first.filter(k => params.has(k)).concat(keys.filter(k => !first.includes(k)).sort());
-        const encode = text => encodeURIComponent(text).replace(/%2C/g, ',').replace(/%3A/g, ':').replace(/%2F/g, '/');
-        return '?' + ordered.map(k => encode(k) + '=' + encode(params.getAll(k).join(','))).join('&');
+        const changes = {};
+        changed.forEach(key => { changes[key] = chosen[key]; });
+        return window.pulseSearchWith(search, changes);  // assets/pulse_url.js
     }""",
     Output("url", "search", allow_duplicate=True),
     Input({"type": "funnel-step", "slot": dash.ALL}, "value"), Input("funnel-count", "value"),

@@ -23,14 +23,15 @@ from queries.view_tables import (DEFAULTS, MAX_EXPORT_ROWS, PATHS, ExportTooLarg
 VIEW_OF_PATH = {path: view for view, path in PATHS.items()}
 
 
-def toolbar(view: str, filters: Filters) -> object:
-    """The view's sharing bar (components/exports.py), captioned with the URL's filters and time range."""
+def toolbar(view: str, filters: Filters, report: bool = True) -> object:
+    """The view's sharing bar (components/exports.py), captioned with the URL's filters and time range;
+    `report`: with the link to the whole view as a PDF rendered in the server."""
     try:
         caption = view_caption(view, filters.to_query(), _state.timezone())
     except FilterError:
         caption = ""
     return view_toolbar(view, caption, "/api/v1/report?" + urlencode(
-        [("view", view), ("format", "pdf")], safe="/,:") + "&" + filters.to_query())
+        [("view", view), ("format", "pdf")], safe="/,:") + "&" + filters.to_query() if report else None)
 
 
 def row_limit() -> int:

@@ -9,10 +9,12 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from flask import current_app
 
 from analytics.alerting import RuleError
+from components.exports import titled
 from components.grid import grid, number_column, text_column
 from components.kpi_card import KPI_DISPLAY
 from data import access
 from pages import _state
+from pages._exports import toolbar as export_toolbar  # by module name: re-run, callbacks and all, per app
 from queries import alerts as q
 from queries.alert_rules import validate_rule, webhook_url_problem
 from queries.filters import Filters
@@ -26,7 +28,7 @@ RULE_COLUMNS = [
     number_column("pending_minutes", "Pending (min)", "integer"), text_column("state", "State"),
 ]
 HISTORY_COLUMNS = [
-    text_column("ts", "Time (UTC)"), text_column("rule_name", "Rule"), text_column("state", "Event"),
+    text_column("ts", "Time (UTC)"), text_column("rule_name", "Rule"), text_column("status", "Event"),
     text_column("message", "Message", flex=3),
 ]
 
@@ -36,6 +38,7 @@ def layout(filters: Filters, start, end):
     kpis = [{"label": KPI_DISPLAY[k].label, "value": k} for k in KPI_DISPLAY]
     parts = [
         html.H1("Alerts", className="h3"),
+        export_toolbar("alerts", filters, report=False),
         html.Div([dbc.Button("Edit", id="rule-edit", size="sm", color="primary", className="me-2"),
                   dbc.Button("Enable / disable", id="rule-toggle", size="sm", color="secondary", className="me-2"),
                   dbc.Button("Delete", id="rule-delete", size="sm", color="danger"),
@@ -71,7 +74,7 @@ def layout(filters: Filters, start, end):
         html.Div(id="webhook-message"),
     ]
     if not access.allowed("admin"):  # the rules, read-only; the callbacks refuse changes whatever is shown
-        parts = [parts[0], parts[2], html.P("Only an admin can change alert rules and webhooks.",
+        parts = [parts[0], parts[1], parts[3], html.P("Only an admin can change alert rules and webhooks.",
                                             className="small text-body-secondary", id="rules-read-only")]
     return html.Div(parts)
 
@@ -82,28 +85,15 @@ def _field(label: str, control) -> dbc.Col:
 
 def tables() -> list:
     wh = _state.warehouse()
-    rules = q.rules(wh)
-    state_of = q.states(wh).set_index("rule_id")["state"].to_dict()
-    if len(rules):
-        rules["condition"] = [_condition(r) for r in rules.to_dict("records")]
-        rules["state"] = [state_of.get(i, "normal") for i in rules["id"]]
-    history = q.history(wh, limit=50)
+    history = q.history(wh, limit=q.HISTORY_SHOWN)
     if len(history):
         history["ts"] = history["ts"].astype(str)
     return [
-        html.H2("Rules", className="h5"),
-        grid("rule-grid", rules, RULE_COLUMNS, grid_options={"rowSelection": {"mode": "singleRow"}}),
-        html.H2("History", className="h5 mt-3"),
+        titled(html.H2("Rules", className="h5"), "alerts", "rules"),
+        grid("rule-grid", q.rule_table(wh), RULE_COLUMNS, grid_options={"rowSelection": {"mode": "singleRow"}}),
+        titled(html.H2("History", className="h5 mt-3"), "alerts", "history"),
         grid("alert-history", history, HISTORY_COLUMNS),
     ]
-
-
-def _condition(rule: dict) -> str:
-    if rule["kind"] == "threshold":
-        return f"{rule['operator']} {rule['value']:g} over {rule['window_minutes']} min"
-    if rule["kind"] == "baseline":
-        return f"{rule['value']:g} {rule['method']} {rule['direction']} the last {rule['weeks']} weeks"
-    return f"spend > plan by {rule['tolerance']:.0%}"
 
 
 def webhook_list() -> html.Ul:

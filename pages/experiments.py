@@ -11,7 +11,7 @@ from urllib.parse import quote
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, clientside_callback, dcc, html
 
 from analytics.experiments import MODES, ExperimentResult, compare_variants
 from components import charts, formatting
@@ -119,15 +119,20 @@ def _verdicts(result: ExperimentResult) -> html.Div:
     return html.Div([*warning, html.Div(sentences, id="experiment-verdict", className="fs-5")])
 
 
-@callback(Output("url", "search", allow_duplicate=True), Input("experiment-picker", "value"),
-          Input("metric-picker", "value"), Input("mode-picker", "value"), State("experiment-shown", "data"),
-          State("url", "search"), prevent_initial_call=True)
-def write_choices_to_url(experiment, metric, mode, shown, search):
-    chosen = {"experiment": experiment, "metric": metric, "mode": mode}
-    if chosen == shown:
-        return no_update
-    try:
-        filters = Filters.from_query(search or "", DEFAULT_FILTERS)
-    except FilterError:
-        filters = DEFAULT_FILTERS
-    return "?" + filters.with_changes(extra={**filters.extra, **chosen}).to_query()
+# The pickers' choices become the URL in the browser, not the server: a choice made while the view redraws (on
+# the pickers still shown) must not be lost. A server callback for it would be dropped by Dash as soon as the
+# redrawn pickers report their values (the same callback, asked again), and those, the old ones, would win.
+# Only what differs from what the view was drawn with (`experiment-shown`) is applied to the URL.
+clientside_callback(
+    """function (experiment, metric, mode, shown, search) {
+        if (!shown) { return dash_clientside.no_update; }
+        const chosen = {experiment: experiment, metric: metric, mode: mode}, changes = {};
+        Object.keys(chosen).filter(key => chosen[key] && chosen[key] !== shown[key])
+            .forEach(key => { changes[key] = chosen[key]; });
+        if (!Object.keys(changes).length) { return dash_clientside.no_update; }
+        return window.pulseSearchWith(search, changes);  // assets/pulse_url.js
+    }""",
+    Output("url", "search", allow_duplicate=True), Input("experiment-picker", "value"),
+    Input("metric-picker", "value"), Input("mode-picker", "value"), State("experiment-shown", "data"),
+    State("url", "search"), prevent_initial_call=True,
+)

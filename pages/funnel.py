@@ -7,12 +7,11 @@ filters (docs/metrics.md, "Funnel"); every number comes from `queries.funnel.fun
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from urllib.parse import parse_qsl
 
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from analytics.segments import most_deviating
 from components import charts, formatting
@@ -26,7 +25,7 @@ from pages import _state
 from pages._exports import toolbar as export_toolbar  # by module name: re-run, callbacks and all, per app
 from queries.dimensions import dimension_options
 from queries.filters import FilterError, Filters
-from queries.funnel import BREAKDOWNS, OPTION_KEYS, FunnelOptions, funnel_dropoffs, funnel_report
+from queries.funnel import BREAKDOWNS, FunnelOptions, funnel_dropoffs, funnel_report
 from queries.view_tables import DEFAULTS as VIEW_DEFAULTS
 
 dash.register_page(__name__, path="/funnel", name="Funnel", title="Pulse · Funnel", order=1)
@@ -67,6 +66,7 @@ def layout(filters: Filters, start, end):
         html.H1("Funnel", className="h3"),
         filter_bar(filters, dimension_options(wh), comparison=False, defaults=DEFAULTS),
         _option_bar(options),
+        dcc.Store(id="funnel-shown", data=shown_options(options)),
         export_toolbar("funnel", filters),
         dbc.Row([
             dbc.Col(with_menu(dcc.Graph(id="funnel-chart", config={"displaylogo": False}, figure=charts.funnel_bars(
@@ -177,23 +177,38 @@ def _dropoff_export(options: FunnelOptions, labels: list[str]) -> dbc.Row:
     ], className="g-2 mt-3 align-items-center")
 
 
-@callback(Output("url", "search", allow_duplicate=True),
-          Input({"type": "funnel-step", "slot": dash.ALL}, "value"), Input("funnel-count", "value"),
-          Input("funnel-window", "value"), Input("funnel-order", "value"), Input("funnel-breakdown", "value"),
-          Input("funnel-interval", "value"), State("url", "search"), prevent_initial_call=True)
-def write_options_to_url(steps, count, window, order, breakdown, interval, search):
-    """Any change of the funnel's options becomes the URL, which redraws the view (a link restores it)."""
-    filters = Filters.from_query(search or "")
-    try:
-        chosen = FunnelOptions(steps=tuple(s for s in steps if s), count=count, window=window, order=order,
-                               breakdown=breakdown or None, interval=interval or None)
-    except FilterError:
-        return no_update  # e.g. a single step left: keep the view until the choice makes a funnel
-    if chosen == options_of(filters):
-        return no_update  # the controls just rendered with the URL's own values
-    extra = {k: v for k, v in filters.extra.items() if k not in OPTION_KEYS}
-    extra.update(parse_qsl(chosen.to_query()))
-    return "?" + filters.with_changes(extra=extra).to_query()
+# Any change of the funnel's options becomes the URL, which redraws the view (a link restores it). In the
+# browser, not the server: a choice made while the view redraws (on the controls still shown) must not be
+# lost. A server callback for it would be dropped by Dash as soon as the redrawn controls report their values
+# (the same callback, asked again), and those values, the old ones, would then win. Here the choice is
+# written at once, and only what differs from the options the view was drawn with (`funnel-shown`) is
+# applied to the URL, so the redrawn controls reporting their own values change nothing.
+clientside_callback(
+    """function (steps, count, span, order, breakdown, interval, shown, search) {
+        const none = dash_clientside.no_update;
+        if (!shown) { return none; }
+        const picked = steps.filter(Boolean);
+        const chosen = {steps: picked.join(','), count: count, window: span, order: order,
+                        breakdown: breakdown || '', interval: interval || ''};
+        const changed = Object.keys(chosen).filter(key => chosen[key] !== shown[key]);
+        // a funnel needs two different steps: keep the view until the choice makes one
+        if (!changed.length || picked.length < 2 || new Set(picked).size < picked.length) { return none; }
+        const changes = {};
+        changed.forEach(key => { changes[key] = chosen[key]; });
+        return window.pulseSearchWith(search, changes);  // assets/pulse_url.js
+    }""",
+    Output("url", "search", allow_duplicate=True),
+    Input({"type": "funnel-step", "slot": dash.ALL}, "value"), Input("funnel-count", "value"),
+    Input("funnel-window", "value"), Input("funnel-order", "value"), Input("funnel-breakdown", "value"),
+    Input("funnel-interval", "value"), State("funnel-shown", "data"), State("url", "search"),
+    prevent_initial_call=True,
+)
+
+
+def shown_options(options: FunnelOptions) -> dict:
+    """The options as the controls report them (what the view was drawn with)."""
+    return {"steps": ",".join(options.steps), "count": options.count, "window": options.window,
+            "order": options.order, "breakdown": options.breakdown or "", "interval": options.interval or ""}
 
 
 @callback(Output("dropoff-file", "data"), Output("funnel-export-error", "children"),

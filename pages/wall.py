@@ -9,32 +9,26 @@ like the monitoring view (pages/_prefetch.py).
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from analytics.pacing import share_done
 from components import charts, formatting
 from components.freshness import freshness
 from components.kpi_card import KPI_DISPLAY, tone
+from components.exports import with_menu
 from pages import _state
+from pages._exports import toolbar as export_toolbar  # by module name: re-run, callbacks and all, per app
 from pages import _prefetch
 from pages._prefetch import Prefetcher, now_ms
-from queries.alerts import active
-from queries.channels import channel_performance
 from queries.filters import FilterError, Filters
-from queries.health import newest_event
-from queries.kpis import kpis_with_comparison
-from queries.plan import planned_kpis, planned_spend
-from queries.timeseries import TOTAL, timeseries
+from queries.wall import DEFAULTS, HEADLINE, wall_data
 
 dash.register_page(__name__, path="/wall", name="Wall", title="Pulse · Wall", order=5)
 
-DEFAULTS = Filters(start="now/d", end="now", compare="week")
-HEADLINE = ("revenue", "orders", "conversion_rate", "spend", "roas")
 REFRESH_CHOICES = ("1", "2", "5", "10", "30", "60", "off")
 
 
@@ -54,58 +48,16 @@ def layout(filters: Filters, start, end):
                   html.Div(id="wall-freshness"),
                   html.Span(id="wall-as-of-text", className="data-as-of text-body-secondary")],
                  className="d-flex align-items-baseline gap-3 mb-2"),
-        dbc.Row(id="wall-numbers", className="g-3 mb-3"),
+        export_toolbar("wall", filters),  # chrome: a wall display (kiosk=1) shows none of it
+        with_menu(dbc.Row(id="wall-numbers", className="g-3 mb-3"), "wall", "kpis"),
         dbc.Row([
-            dbc.Col(dcc.Graph(id="wall-revenue", figure=charts.empty(), config={"displaylogo": False},
-                              className="wall-graph"), lg=8),
-            dbc.Col(dcc.Graph(id="wall-mix", figure=charts.empty(), config={"displaylogo": False},
-                              className="wall-graph"), lg=4),
+            dbc.Col(with_menu(dcc.Graph(id="wall-revenue", figure=charts.empty(), config={"displaylogo": False},
+                                        className="wall-graph"), "wall", "revenue", "wall-revenue"), lg=8),
+            dbc.Col(with_menu(dcc.Graph(id="wall-mix", figure=charts.empty(), config={"displaylogo": False},
+                                        className="wall-graph"), "wall", "mix", "wall-mix"), lg=4),
         ], className="g-3"),
         html.Div(id="wall-alert", className="mt-3"),
     ], className="wall")
-
-
-def wall_data(wh, tz: str, filters: Filters, now: datetime) -> dict:
-    """Everything the wall shows at `now`, before formatting."""
-    if filters.compare == "none":  # the wall always says how today compares
-        filters = filters.with_changes(compare="week")
-    start, end = filters.resolve(now, tz)
-    earlier = filters.comparison(now, tz)
-    # Last week's curve runs through the whole day, so today's can be read against where it will end.
-    whole = max(end - start, timedelta(days=1))
-    day_before = (earlier[0], earlier[0] + whole)
-    last_week = timeseries(wh, filters, *day_before, step="hour", tz=tz)
-    return {
-        "kpis": kpis_with_comparison(wh, filters, now=now, tz=tz).set_index("kpi"),
-        "plan": _plan(wh, filters, (start, end), day_before, last_week[last_week.channel == TOTAL]),
-        # the buckets the tiles' KPIs are summed from (queries/kpis.py): the same cached pieces, read once
-        "today": _cumulative(timeseries(wh, filters, start, end, tz=tz)),
-        "last_week": _cumulative(last_week),
-        "shift": start - earlier[0],
-        "mix": channel_performance(wh, filters, start, end, tz),
-        "alerts": active(wh, include_pending=False),
-        "newest": newest_event(wh),
-    }
-
-
-def _plan(wh, filters: Filters, today: tuple, day_before: tuple, last_week: pd.DataFrame) -> dict:
-    """Plan to date per KPI. Spend: the budgets spread evenly (as the budget view paces them). Revenue
-    and orders: the whole day's target times the share of last week's same day that was done by this
-    time of day (they do not arrive evenly: a plan spread evenly would read 30 % behind every morning);
-    evenly when last week had none. Conversion rate and ROAS: their targets."""
-    (start, end), whole = today, day_before[1] - day_before[0]
-    plan = planned_kpis(wh, filters, start, start + whole)
-    for kpi in ("revenue", "orders"):
-        if kpi in plan:
-            plan[kpi] *= share_done(last_week, kpi, day_before[0] + (end - start), (end - start) / whole)
-    spend = planned_spend(wh, filters, start, end)
-    return plan | ({"spend": spend} if spend else {})
-
-
-def _cumulative(series: pd.DataFrame) -> pd.DataFrame:
-    """Revenue so far at the end of each hour (bucket), as (bucket, channel, revenue)."""
-    totals = series[series.channel == TOTAL][["bucket", "revenue"]].sort_values("bucket")
-    return totals.assign(revenue=totals.revenue.cumsum(), channel="today")
 
 
 def _frame(view, instant_ms: int) -> dict:

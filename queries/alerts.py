@@ -128,6 +128,29 @@ def active(wh: Warehouse, include_pending: bool = True) -> pd.DataFrame:
         ORDER BY CASE s.state WHEN 'firing' THEN 0 ELSE 1 END, s.since, s.rule_id""", {"states": wanted})
 
 
+# The alerts page lists the newest events of the history, as many as this (its export has the same rows).
+HISTORY_SHOWN = 50
+
+
+def rule_table(wh: Warehouse) -> pd.DataFrame:
+    """The rules as the alerts page lists them: each with its condition in words and its state now."""
+    table = rules(wh)
+    state_of = states(wh).set_index("rule_id")["state"].to_dict()
+    if len(table):
+        table["condition"] = [condition(r) for r in table.to_dict("records")]
+        table["state"] = [state_of.get(i, "normal") for i in table["id"]]
+    return table
+
+
+def condition(rule: dict) -> str:
+    """A rule's condition in words."""
+    if rule["kind"] == "threshold":
+        return f"{rule['operator']} {rule['value']:g} over {rule['window_minutes']} min"
+    if rule["kind"] == "baseline":
+        return f"{rule['value']:g} {rule['method']} {rule['direction']} the last {rule['weeks']} weeks"
+    return f"spend > plan by {rule['tolerance']:.0%}"
+
+
 def history(wh: Warehouse, limit: int = 100, rule_id: int | None = None) -> pd.DataFrame:
     """Firing and resolved events, newest first."""
     where, params = ("WHERE rule_id = :rule_id", {"rule_id": int(rule_id)}) if rule_id is not None else ("", {})

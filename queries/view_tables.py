@@ -26,6 +26,8 @@ from queries.filters import DIMENSIONS, FilterError, Filters
 from queries.funnel import FunnelOptions, funnel_report
 from queries.kpis import kpis_with_comparison
 from queries.timeseries import TOTAL, timeseries
+from queries import alerts as alert_queries
+from queries.wall import DEFAULTS as WALL_DEFAULTS, HEADLINE, wall_data
 
 # The time range and comparison each view shows when its URL leaves them out.
 DEFAULTS = {
@@ -33,9 +35,14 @@ DEFAULTS = {
     "funnel": Filters(start="now-7d", end="now"),
     "experiments": EXPERIMENT_DEFAULTS,
     "budget": Filters(start="now-90d", end="now", compare="none"),
+    "wall": WALL_DEFAULTS,
+    "alerts": Filters(start="now-1h", end="now"),
 }
-TITLES = {"monitoring": "Monitoring", "funnel": "Funnel", "experiments": "Experiments", "budget": "Budget"}
-PATHS = {"monitoring": "/", "funnel": "/funnel", "experiments": "/experiments", "budget": "/budget"}
+TITLES = {"monitoring": "Monitoring", "funnel": "Funnel", "experiments": "Experiments", "budget": "Budget",
+          "wall": "Wall", "alerts": "Alerts"}
+PATHS = {"monitoring": "/", "funnel": "/funnel", "experiments": "/experiments", "budget": "/budget", "wall": "/wall",
+         "alerts": "/alerts"}
+UNFILTERED = ("alerts",)  # views whose tables no filter or time range changes: their cover leaves them out
 
 # Exports of more rows than this are refused with a message (docs/metrics.md, "Exports"); a server sets
 # its own with the Flask config key PULSE_EXPORT_MAX_ROWS.
@@ -96,12 +103,13 @@ class ViewTables:
         """What the workbook's first sheet states: view, filters, time range, time zone, export time."""
         local = lambda moment: pd.Timestamp(moment).tz_localize("UTC").tz_convert(self.tz)  # noqa: E731
         rows = [("View", TITLES[self.view]), ("Exported at", f"{local(self.exported_at):%Y-%m-%d %H:%M:%S %Z}"),
-                ("Time zone", self.tz),
-                ("Time range (as chosen)", f"from={self.filters.start} to={self.filters.end}"),
-                ("Time range from", f"{local(self.start):%Y-%m-%d %H:%M:%S}"),
-                ("Time range to (excluded)", f"{local(self.end):%Y-%m-%d %H:%M:%S}"),
-                ("Comparison", self.filters.compare if self.view == "monitoring" else "none")]
-        rows += [(dim.capitalize(), ", ".join(getattr(self.filters, dim)) or "all") for dim in DIMENSIONS]
+                ("Time zone", self.tz)]
+        if self.view not in UNFILTERED:
+            rows += [("Time range (as chosen)", f"from={self.filters.start} to={self.filters.end}"),
+                     ("Time range from", f"{local(self.start):%Y-%m-%d %H:%M:%S}"),
+                     ("Time range to (excluded)", f"{local(self.end):%Y-%m-%d %H:%M:%S}"),
+                     ("Comparison", self.filters.compare if self.view in ("monitoring", "wall") else "none")]
+            rows += [(dim.capitalize(), ", ".join(getattr(self.filters, dim)) or "all") for dim in DIMENSIONS]
         rows += [(name, value) for name, value in self.settings.items()]
         rows += [("Sheets", ", ".join(t.title for t in self.tables)),
                  ("Link", PATHS[self.view] + "?" + self.filters.to_query())]
@@ -315,4 +323,46 @@ def _budget(wh: Warehouse, out: ViewTables, now: datetime) -> None:
         "pace": "Pace (fraction of plan to date)", "status": "Status"})))
 
 
-BUILDERS = {"monitoring": _monitoring, "funnel": _funnel, "experiments": _experiments, "budget": _budget}
+# -- wall ------------------------------------------------------------------------------------------------
+
+def _wall(wh: Warehouse, out: ViewTables, now: datetime) -> None:
+    data = wall_data(wh, out.tz, out.filters, now)
+    kpis, plan = data["kpis"], data["plan"]
+    rows = []
+    for kpi in HEADLINE:
+        row, planned = kpis.loc[kpi], plan.get(kpi)
+        rows.append({"KPI": KPI_NAMES[kpi][0], "Unit": KPI_NAMES[kpi][1], "Today so far": row.current,
+                     "Same time last week": row.previous,
+                     "Change against last week (fraction)": row.change,
+                     "Plan to date": planned if planned else np.nan,
+                     "Against plan (fraction)": row.current / planned - 1 if planned else np.nan})
+    out.tables.append(Table("kpis", "Today vs last week and plan", pd.DataFrame(rows)))
+    when = f"Hour start ({out.tz})"
+    previous = data["last_week"].assign(bucket=data["last_week"].bucket + data["shift"])
+    out.tables.append(Table("revenue", "Revenue so far through the day", pd.concat([
+        pd.DataFrame({when: _local(data["today"].bucket, out.tz), "Series": "Today",
+                      "Revenue so far ($)": data["today"].revenue}),
+        pd.DataFrame({when: _local(previous.bucket, out.tz), "Series": "Same day last week (shifted onto today)",
+                      "Revenue so far ($)": previous.revenue})], ignore_index=True)))
+    mix = data["mix"]
+    mix = mix[mix.revenue > 0].sort_values("revenue", ascending=False)  # the bars the chart draws
+    out.tables.append(Table("mix", "Revenue by channel (today)",
+                            _renamed(mix, {"label": "Channel", "revenue": "Revenue ($)"})))
+
+
+# -- alerts ----------------------------------------------------------------------------------------------
+
+def _alerts(wh: Warehouse, out: ViewTables, now: datetime) -> None:
+    rules = alert_queries.rule_table(wh)
+    out.tables.append(Table("rules", "Rules", _renamed(rules, {
+        "id": "Id", "name": "Rule", "enabled": "On", "kpi": "KPI", "kind": "Kind", "condition": "Condition",
+        "filters": "Filters", "pending_minutes": "Pending (minutes)", "state": "State now"})))
+    history = alert_queries.history(wh, limit=alert_queries.HISTORY_SHOWN)
+    history = history.assign(ts=_local(history.ts, out.tz)) if len(history) else history
+    out.tables.append(Table("history", "History", _renamed(history, {
+        "ts": f"Time ({out.tz})", "rule_id": "Rule id", "rule_name": "Rule", "status": "Event (firing or resolved)",
+        "observed": "Observed", "expected": "Expected", "message": "Message"})))
+
+
+BUILDERS = {"monitoring": _monitoring, "funnel": _funnel, "experiments": _experiments, "budget": _budget,
+            "wall": _wall, "alerts": _alerts}

@@ -191,3 +191,20 @@ def test_a_sample_ratio_mismatch_warns_above_the_verdict(dash_duo, tmp_path):
     assert cell(duo, "A", "conversions") == "250" and cell(duo, "B", "conversions") == "270"
     assert duo.get_logs() == []
     warehouse.dispose()
+
+
+def test_a_choice_made_while_the_view_redraws_is_kept(start_pulse):
+    """The statistics chosen on the pickers still shown while the view redraws for a new conversion step:
+    both stay in the URL and the view."""
+    from tests.browser.permalink import choose_while_redrawing, settled
+
+    duo = start_pulse("/experiments?" + QUERY)
+    duo.wait_for_element("#variant-grid .ag-row", timeout=30)
+    settled(duo)
+    choose_while_redrawing(duo, ("metric-picker", "add_to_cart"), ("mode-picker", "sequential"), "metric=add_to_cart")
+    settled(duo)
+    settled(duo)
+    assert query_of(duo)["metric"] == "add_to_cart" and query_of(duo).get("mode") == "sequential"
+    assert Select(duo.find_element("#metric-picker")).first_selected_option.get_attribute("value") == "add_to_cart"
+    assert Select(duo.find_element("#mode-picker")).first_selected_option.get_attribute("value") == "sequential"
+    assert duo.get_logs() == []

@@ -238,8 +238,7 @@ def choose(duo, selector: str, value: str, key: str):
         try:
             Select(duo.wait_for_element(selector, timeout=20)).select_by_value(value)
             until(in_url, timeout=8)
-            # the view redraws from the new URL: wait until it has (a choice made on the view it replaces would
-            # write that view's stale controls back to the URL, as a person clicking that fast would)
+            # the view redraws from the new URL: wait until it has, so that the next choice is made on it
             until(lambda: duo.driver.execute_script(
                 "return !document.querySelector('[data-dash-is-loading=\"true\"]');"), timeout=30)
             time.sleep(1)
@@ -343,3 +342,94 @@ def test_the_whole_view_renders_in_the_server_as_pdf_and_png(start_pulse):
         png = response.read()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
     assert duo.get_logs() == []
+
+
+# -- wall ------------------------------------------------------------------------------------------------
+
+def test_wall_exports_equal_the_raw_tables_and_plan(start_pulse, raw, warehouse):
+    from tests.browser.test_wall import TODAY, TODAY_QUERY, wall_expectations
+
+    duo = start_pulse("/wall?" + TODAY_QUERY)
+    duo.wait_for_element('[id*="wall-value"]', timeout=30)
+    today, before, plans, _ = wall_expectations(raw, warehouse)
+    kpis = pd.read_csv(export(duo, "wall", "kpis", "csv")).set_index("KPI")
+    assert list(kpis.index) == ["Revenue", "Orders", "Conversion rate", "Spend", "ROAS"]
+    names = {"Revenue": "revenue", "Orders": "orders", "Conversion rate": "conversion_rate", "Spend": "spend",
+             "ROAS": "roas"}
+    for name, kpi in names.items():
+        assert abs(kpis.loc[name, "Today so far"] - today[kpi]) < 1e-6 * max(1, abs(today[kpi])), name
+        assert abs(kpis.loc[name, "Same time last week"] - before[kpi]) < 1e-6 * max(1, abs(before[kpi])), name
+        assert abs(kpis.loc[name, "Plan to date"] - plans[kpi]) < 1e-6 * max(1, plans[kpi]), name
+        assert abs(kpis.loc[name, "Against plan (fraction)"] - (today[kpi] / plans[kpi] - 1)) < 1e-9, name
+
+    sheets = workbook(export(duo, "wall", "*", "xlsx"))
+    assert list(sheets) == ["About this export", "Today vs last week and plan",
+                            "Revenue so far through the day", "Revenue by channel (today)"]
+    cover = dict(sheets["About this export"].values)
+    assert cover["View"] == "Wall" and cover["Comparison"] == "week"
+    assert cover["Time range from"] == f"{TODAY[0]:%Y-%m-%d %H:%M:%S}"
+    revenue = sheets["Revenue so far through the day"]
+    ours = revenue[revenue["Series"] == "Today"]["Revenue so far ($)"]
+    assert ours.is_monotonic_increasing and abs(ours.iloc[-1] - today["revenue"]) < 1e-6
+    purchases = reference.scoped(raw["events"], *TODAY)
+    purchases = purchases[purchases.type == "purchase"]
+    want = purchases.groupby("session_channel").revenue.sum().rename(index=labels(raw))
+    mix = sheets["Revenue by channel (today)"].set_index("Channel")["Revenue ($)"]
+    assert sorted(mix.index) == sorted(want[want > 0].index)
+    for channel, amount in want[want > 0].items():
+        assert abs(mix[channel] - amount) < 1e-6
+    assert duo.get_logs() == []
+
+
+# -- alerts ----------------------------------------------------------------------------------------------
+
+def test_alert_exports_equal_the_rules_and_history_tables(dash_duo, tmp_path):
+    """Rules and history of a warehouse of its own (the demo rules, 60 events written with plain SQL): the
+    exports hold the rules as stored and the 50 newest events, as plain SQL over the tables reads them."""
+    from datetime import datetime
+
+    from api.alerting import seed_demo_rules
+    from app import create_app
+    from data.generate import generate
+    from data.warehouse import Warehouse
+    from tests.browser.conftest import PORT
+
+    wh = Warehouse(f"duckdb:///{tmp_path / 'a.duckdb'}")
+    generate(wh, days=1, scale=0.02, seed=3, end=datetime(2026, 11, 20, 12))
+    app = create_app(wh)
+    app.server.extensions["pulse.writer"].call(seed_demo_rules)
+    with wh.driver_connection() as conn:
+        for i in range(60):
+            conn.execute("INSERT INTO alert_events (rule_id, rule_name, kpi, status, ts, started_at, observed, expected,"
+                         " message, rule) VALUES (1, 'Conversion rate collapse', 'conversion_rate', ?, ?, ?, ?, 0.005,"
+                         " ?, '{}')", ["firing" if i % 2 == 0 else "resolved", datetime(2026, 11, 19, i // 6, i % 6 * 7),
+                                       datetime(2026, 11, 19, 0), 0.001 * i, f"event {i}"])
+        stored = conn.execute("SELECT id, name, kpi, kind, pending_minutes FROM alert_rules ORDER BY id").df()
+        newest = conn.execute("SELECT ts, rule_name, status, observed, message FROM alert_events "
+                              "ORDER BY ts DESC, id DESC LIMIT 50").df()
+    dash_duo.start_server(app, port=PORT, navigate=False)
+    dash_duo.wait_for_page(url=dash_duo.server.url + "/alerts", timeout=20)
+    dash_duo.wait_for_element("#alert-history .ag-row", timeout=30)
+
+    rules = pd.read_csv(export(dash_duo, "alerts", "rules", "csv"))
+    assert len(stored) == 3
+    assert list(rules["Id"]) == list(stored.id) and list(rules["Rule"]) == list(stored.name)
+    assert list(rules["KPI"]) == list(stored.kpi) and list(rules["Kind"]) == list(stored.kind)
+    assert list(rules["Pending (minutes)"]) == list(stored.pending_minutes)
+    assert list(rules["State now"]) == ["normal"] * 3
+
+    sheets = workbook(export(dash_duo, "alerts", "history", "xlsx"))
+    assert list(sheets) == ["About this export", "History"]
+    history = sheets["History"]
+    assert len(history) == 50
+    assert list(history["Time (UTC)"]) == list(newest.ts)
+    assert list(history["Message"]) == list(newest.message)
+    assert list(history["Event (firing or resolved)"]) == list(newest.status)
+    assert max(abs(a - b) for a, b in zip(history["Observed"], newest.observed)) < 1e-12
+    cover = dict(sheets["About this export"].values)
+    assert cover["View"] == "Alerts" and "Time range from" not in cover  # the tables take no time range
+
+    whole = workbook(export(dash_duo, "alerts", "*", "xlsx"))
+    assert list(whole) == ["About this export", "Rules", "History"]
+    assert dash_duo.get_logs() == []
+    wh.dispose()

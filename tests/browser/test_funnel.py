@@ -3,6 +3,7 @@ URL and the view follows, and the drop-off list downloads as the reference's row
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlparse
 
@@ -11,6 +12,7 @@ from dash.testing.wait import until
 from selenium.webdriver.support.ui import Select
 
 from tests import reference
+from tests.browser.permalink import choose_while_redrawing
 from tests.conftest import END
 
 DAY = (END - timedelta(days=1), END)
@@ -92,4 +94,29 @@ def test_the_dropoff_list_downloads_as_csv(start_pulse, raw):
 def test_a_bad_funnel_parameter_names_it(start_pulse):
     duo = start_pulse("/funnel?" + QUERY + "&window=forever")
     duo.wait_for_contains_text(".input-error", "window='forever'", timeout=20)
+    assert duo.get_logs() == []
+
+
+def settle(duo) -> None:
+    """No callback running, for a while."""
+    def idle():
+        return duo.driver.execute_script("return !document.querySelector('[data-dash-is-loading=\"true\"]');")
+    for _ in range(3):
+        until(idle, timeout=30)
+        time.sleep(1.5)
+
+
+def test_an_option_changed_while_the_view_redraws_is_kept(start_pulse, raw):
+    """A second option chosen on the controls still shown while the view redraws for the first (a person
+    clicking fast): both end up in the URL and the view, not the first alone."""
+    duo = start_pulse("/funnel?" + QUERY + "&steps=" + ",".join(STEPS) + "&window=1h")
+    duo.wait_for_element("#funnel-table .ag-row", timeout=30)
+    settle(duo)
+    choose_while_redrawing(duo, ("funnel-count", "users"), ("funnel-window", "30m"), "count=users")
+    settle(duo)
+    assert query_of(duo).get("count") == ["users"] and query_of(duo).get("window") == ["30m"]
+    assert Select(duo.find_element("#funnel-count")).first_selected_option.get_attribute("value") == "users"
+    assert Select(duo.find_element("#funnel-window")).first_selected_option.get_attribute("value") == "30m"
+    _, counts = expected(raw, window=timedelta(minutes=30), count="users")
+    until(lambda: reached(duo) == counts, timeout=30)
     assert duo.get_logs() == []

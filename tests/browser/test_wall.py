@@ -72,19 +72,11 @@ def test_kiosk_views_show_the_data_only_and_fit_a_full_hd_screen(start_pulse, ra
     assert duo.get_logs() == []
 
 
-def test_the_wall_shows_today_against_last_week_and_plan_as_the_raw_tables_say(start_pulse, raw, warehouse):
-    duo = start_pulse("/wall?" + TODAY_QUERY)
+def wall_expectations(raw, warehouse) -> tuple[dict, dict, dict, list]:
+    """Today's KPIs, last week's same time, the plan to date per KPI and the firing alerts, from the raw tables."""
     today = reference.kpis(raw["events"], raw["ad_spend"], *TODAY)
     week_ago = [t.replace(day=t.day - 7) for t in TODAY]
     before = reference.kpis(raw["events"], raw["ad_spend"], *week_ago)
-    shown = {"revenue": formatting.money, "orders": formatting.integer, "conversion_rate": formatting.percent,
-             "spend": formatting.money, "roas": formatting.ratio}
-    for kpi, fmt in shown.items():
-        selector = f'#\\{{\\"kpi\\"\\:\\"{kpi}\\"\\,\\"type\\"\\:\\"wall-value\\"\\}}'
-        duo.wait_for_text_to_equal(selector, fmt(today[kpi]), timeout=30)
-        change = today[kpi] / before[kpi] - 1
-        assert duo.find_element(selector.replace("wall-value", "wall-change")).text == (
-            formatting.change(change) + " vs last week"), kpi
     # Spend's plan: November's budgets spread evenly over the month, for the 14 h 37 min of the range.
     with warehouse.driver_connection() as conn:
         november = conn.execute("SELECT sum(planned) FROM budgets WHERE month = DATE '2026-11-01'").fetchone()[0]
@@ -101,6 +93,20 @@ def test_the_wall_shows_today_against_last_week_and_plan_as_the_raw_tables_say(s
     for kpi, weights in (("revenue", last_week.revenue), ("orders", pd.Series(1.0, index=last_week.index))):
         done = (weights[last_week.ts < cut.replace(minute=0)].sum() + weights[hour].sum() * cut.minute / 60) / weights.sum()
         plans[kpi] = targets[kpi] / 30 * done
+    return today, before, plans, firing
+
+
+def test_the_wall_shows_today_against_last_week_and_plan_as_the_raw_tables_say(start_pulse, raw, warehouse):
+    duo = start_pulse("/wall?" + TODAY_QUERY)
+    today, before, plans, firing = wall_expectations(raw, warehouse)
+    shown = {"revenue": formatting.money, "orders": formatting.integer, "conversion_rate": formatting.percent,
+             "spend": formatting.money, "roas": formatting.ratio}
+    for kpi, fmt in shown.items():
+        selector = f'#\\{{\\"kpi\\"\\:\\"{kpi}\\"\\,\\"type\\"\\:\\"wall-value\\"\\}}'
+        duo.wait_for_text_to_equal(selector, fmt(today[kpi]), timeout=30)
+        change = today[kpi] / before[kpi] - 1
+        assert duo.find_element(selector.replace("wall-value", "wall-change")).text == (
+            formatting.change(change) + " vs last week"), kpi
     for kpi, plan in plans.items():
         selector = f'#\\{{\\"kpi\\"\\:\\"{kpi}\\"\\,\\"type\\"\\:\\"wall-plan\\"\\}}'
         assert duo.find_element(selector).text == (

@@ -111,6 +111,22 @@ def test_an_export_over_the_row_limit_is_refused_with_a_clear_message(warehouse)
     assert client.get("/api/v1/kpis?format=csv&" + RANGE).status_code == 200  # 13 rows: under it
 
 
+def test_a_large_csv_is_streamed_in_pieces_with_the_json_rows(client):
+    """Five-minute buckets over a week, per channel: more rows than one piece holds."""
+    from api.tabular import CHUNK_ROWS
+
+    url = "/api/v1/timeseries?step=5min&from=2026-11-13T00:00:00Z&to=2026-11-20T00:00:00Z"
+    rows = client.get(url).get_json()["rows"]
+    assert len(rows) > CHUNK_ROWS  # else this would not test the pieces
+    response = client.get(url + "&format=csv", buffered=False)
+    assert response.status_code == 200 and response.is_streamed
+    assert response.headers["X-Pulse-Rows"] == str(len(rows))
+    pieces = [piece for piece in response.response]
+    assert len(pieces) == 1 + -(-len(rows) // CHUNK_ROWS)  # the header, then the rows in pieces
+    body = b"".join(p if isinstance(p, bytes) else p.encode() for p in pieces).decode()
+    same_rows(pd.read_csv(io.StringIO(body)), rows)
+
+
 def test_the_row_limit_is_documented():
     text = (DOCS / "metrics.md").read_text()
     assert "## Exports" in text
@@ -122,7 +138,8 @@ def test_the_row_limit_is_documented():
 def test_every_view_table_has_readable_columns_and_numbers(warehouse):
     now = END.replace(tzinfo=timezone.utc)
     queries = {"monitoring": "from=now-7d&to=now", "funnel": "from=now-7d&to=now&breakdown=device",
-               "experiments": "from=2026-10-20&to=2026-11-20", "budget": "from=now-21d&to=now"}
+               "experiments": "from=2026-10-20&to=2026-11-20", "budget": "from=now-21d&to=now",
+               "wall": "from=now/d&to=now"}
     for view, query in queries.items():
         tables = view_tables(view, warehouse, query, "Europe/Berlin", now)
         assert len(tables.tables) >= 2, view

@@ -468,16 +468,23 @@ def load(warehouse: Warehouse, tables: dict[str, pa.Table], replace: bool) -> No
                 conn.execute("DROP TABLE IF EXISTS " + name)
             conn.execute("DROP SEQUENCE IF EXISTS annotations_id_seq")
             schema.create_all(conn)
-        for name in TABLES_IN_LOAD_ORDER:
-            staged = f"staged_{name}"
-            conn.register(staged, tables[name])
-            if name == "events":
-                conn.execute(EVENTS_SQL)
-            else:
-                conn.execute(_copy_statement(name, tables[name].column_names, staged))
-            conn.unregister(staged)
+        insert_tables(conn, tables)
         rollups.rebuild(conn)
         seed_targets(conn)
+
+
+def insert_tables(conn, tables: dict[str, pa.Table]) -> None:
+    """Append the generated tables given (any of TABLES_IN_LOAD_ORDER), formatting the ids of events."""
+    for name in TABLES_IN_LOAD_ORDER:
+        if name not in tables:
+            continue
+        staged = f"staged_{name}"
+        conn.register(staged, tables[name])
+        if name == "events":
+            conn.execute(EVENTS_SQL)
+        else:
+            conn.execute(_copy_statement(name, tables[name].column_names, staged))
+        conn.unregister(staged)
 
 
 TARGET_GROWTH = 1.05   # the demo business plans 5 % above its recent pace (revenue, orders) ...

@@ -191,6 +191,6 @@ def rebuild(conn) -> None:
                  "ORDER BY 2")
     conn.execute(_sql("INSERT INTO sessions SELECT * FROM (" + _SESSION_AGGREGATE + ") ORDER BY first_ts"))
     conn.execute("UPDATE sessions SET " + _DERIVED)
-    conn.execute(_sql("CREATE OR REPLACE TEMP TABLE hourly_delta AS " + _HOURLY_CONTRIBUTION))
-    conn.execute(_sql(_UPSERT_HOURLY))
-    conn.execute("DROP TABLE hourly_delta")
+    # One row per key already (the contribution groups by the whole key): a plain insert, no upsert, so
+    # a bulk loader may build the primary key afterwards (data/schema.add_key).
+    conn.execute(_sql("INSERT INTO rollup_hourly SELECT * FROM (" + _HOURLY_CONTRIBUTION + ") ORDER BY hour"))

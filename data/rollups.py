@@ -46,6 +46,19 @@ _SESSION_AGGREGATE = """
                {counts}
         FROM {source} GROUP BY session_id)"""
 
+# The same sessions from a stored table (`rebuild`): the aggregate keeps only the first event's row id,
+# and its attributes are joined back afterwards (twice as fast at 10M events as carrying the strings in
+# the aggregate's state, which a registered frame has no row ids for).
+_SESSION_AGGREGATE_BY_ROW = """
+    SELECT s.session_id, e.user_id, s.first_ts, e.event_id AS first_event_id, s.last_ts, e.channel, e.campaign,
+           e.device, e.region, e.page AS landing_page, {qualified_counts},
+           false AS engaged, 0 AS furthest_step
+    FROM (
+        SELECT session_id, arg_min(rowid, (ts, event_id)) AS first_row, min(ts) AS first_ts, max(ts) AS last_ts,
+               {counts}
+        FROM {source} GROUP BY session_id) s
+    JOIN {source} e ON e.rowid = s.first_row"""
+
 # Derived per-session fields, from GA4's engaged session and the default purchase funnel.
 _DERIVED = """
     engaged = (page_views + product_views >= 2)
@@ -79,6 +92,7 @@ def _sql(template: str, source: str = "events") -> str:
         raise ValueError(f"unknown source {source!r}")
     return template.format(
         source=source, counts=_COUNTS, count_names=", ".join(_COUNT_COLUMNS),
+        qualified_counts=", ".join(f"s.{c}" for c in _COUNT_COLUMNS),
         negated=", ".join(f"-{c} AS {c}" for c in _COUNT_COLUMNS),
         sums=", ".join(f"sum({c})" for c in _COUNT_COLUMNS),
         adds=", ".join(f"{c} = rollup_hourly.{c} + excluded.{c}" for c in _COUNT_COLUMNS))
@@ -189,7 +203,7 @@ def rebuild(conn) -> None:
                  "FROM events WHERE type = 'purchase' ORDER BY ts")
     conn.execute("INSERT INTO customers SELECT user_id, min(ts), count(*), sum(revenue) FROM orders GROUP BY user_id "
                  "ORDER BY 2")
-    conn.execute(_sql("INSERT INTO sessions SELECT * FROM (" + _SESSION_AGGREGATE + ") ORDER BY first_ts"))
+    conn.execute(_sql("INSERT INTO sessions SELECT * FROM (" + _SESSION_AGGREGATE_BY_ROW + ") ORDER BY first_ts"))
     conn.execute("UPDATE sessions SET " + _DERIVED)
     # One row per key already (the contribution groups by the whole key): a plain insert, no upsert, so
     # a bulk loader may build the primary key afterwards (data/schema.add_key).

@@ -194,3 +194,13 @@ def test_the_command_refuses_an_existing_warehouse(made):
                           "--data-dir", directory], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert "--data-dir" in run.stderr and "--replace" in run.stderr
+
+
+def test_the_tables_filled_without_keys_have_their_primary_keys_back(db):
+    """Built after the bulk load (data/schema.add_key), as the schema declares them: the ingest path's
+    ON CONFLICT needs them."""
+    keys = dict(db.execute("SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+                           "WHERE constraint_type = 'PRIMARY KEY'").fetchall())
+    assert keys["events"] == ["event_id"] and keys["sessions"] == ["session_id"]
+    assert keys["orders"] == ["order_id"] and keys["customers"] == ["user_id"]
+    assert keys["rollup_hourly"] == ["hour", "channel", "campaign", "device", "region"]

@@ -204,3 +204,27 @@ def test_the_tables_filled_without_keys_have_their_primary_keys_back(db):
     assert keys["events"] == ["event_id"] and keys["sessions"] == ["session_id"]
     assert keys["orders"] == ["order_id"] and keys["customers"] == ["user_id"]
     assert keys["rollup_hourly"] == ["hour", "channel", "campaign", "device", "region"]
+
+
+def test_top_up_fills_the_gap_to_now_at_the_history_rate(tmp_path):
+    """A history ending 3 hours ago, topped up later (`--top-up`): events and spend for every hour of the
+    gap, at about the rate of the same hours a day earlier, and the newest event is now."""
+    from make_warehouse import top_up_existing
+
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    end = now.replace(second=0, microsecond=0) - dt.timedelta(hours=3)
+    made = make_warehouse(40_000, tmp_path, days=4, seed=4, end=end, chunk_events=40_000, fill_to_now=False)
+    written = top_up_existing(tmp_path)
+    conn = duckdb.connect(made["path"], read_only=True)
+    try:
+        gap, day_before, newest = conn.execute(
+            "SELECT count(*) FILTER (WHERE ts >= ?), count(*) FILTER (WHERE ts >= ? AND ts < ?), max(ts) FROM events",
+            [end, end - dt.timedelta(days=1), now - dt.timedelta(days=1)]).fetchall()[0]
+        spend_hours = conn.execute("SELECT count(DISTINCT ts) FROM ad_spend WHERE ts >= ?",
+                                   [end.replace(minute=0)]).fetchall()[0][0]
+    finally:
+        conn.close()
+    assert written == gap > 0
+    assert 0.6 < gap / day_before < 1.6
+    assert newest > dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(minutes=2)
+    assert spend_hours >= 3

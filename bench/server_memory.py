@@ -13,6 +13,9 @@ samples the server process's resident memory (RSS, from /proc) every half second
    bench/ingest.py does (every commit keeps the rollups current; each new event_id is checked against the
    `events` primary key), with the live stream still running. Reports events/s.
 Prints a Markdown table of RSS after each step and the peak.
+
+Step 3 writes events into the warehouse (and the live stream does too), so by default the server runs on
+a copy of it, made beside it and removed afterwards; --in-place uses the warehouse itself.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import tempfile
 import statistics
 import subprocess
 import sys
@@ -148,9 +153,22 @@ def main(argv=None) -> int:
     parser.add_argument("--ingest-seconds", type=float, default=60)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--in-place", action="store_true", help="run on the warehouse itself, not a copy")
     args = parser.parse_args(argv)
+    if args.in_place:
+        return measure(args, args.data_dir)
+    source = Path(args.data_dir).resolve()
+    scratch = Path(tempfile.mkdtemp(prefix="memory-bench-", dir=source.parent))
+    try:
+        shutil.copy(source / "pulse.duckdb", scratch / "pulse.duckdb")
+        return measure(args, str(scratch))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def measure(args, data_dir: str) -> int:
     url = f"http://127.0.0.1:{args.port}"
-    server = start_server(args.data_dir, args.port)
+    server = start_server(data_dir, args.port)
     sampler = Sampler(server.pid)
     sampler.start()
     try:
@@ -168,7 +186,7 @@ def main(argv=None) -> int:
         sampler.stopped.set()
         server.terminate()
         server.wait(60)
-    print(f"Server memory on {args.data_dir}; {platform.node()} ({platform.machine()}, {os.cpu_count()} cores), "
+    print(f"Server memory on {args.data_dir}{'' if args.in_place else ' (a copy)'}; {platform.node()} ({platform.machine()}, {os.cpu_count()} cores), "
           f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; command: python bench/server_memory.py "
           f"{' '.join(sys.argv[1:])}\n")
     for label, h in (("at rest", health), ("after ingest", after)):

@@ -21,6 +21,7 @@ import time
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from data import demo_model as dm
 from data import rollups, schema
@@ -78,26 +79,104 @@ def range_start_us(end: dt.datetime, days: int) -> int:
 
 # ------------------------------------------------------------------------------------------ build
 
-def build(days: int, scale: float, seed: int, end: dt.datetime) -> dict[str, pa.Table]:
-    """Every table as an Arrow table (ids still integers where the loader formats them)."""
+@dataclasses.dataclass
+class Plan:
+    """Everything about a range that does not depend on simulating its sessions: the model anchored at
+    `end`, the daily spend and the sessions it buys, experiments and incidents, and the random streams
+    the sessions and the hourly spend are drawn from."""
+    model: dm.DemoModel
+    days: int
+    scale: float
+    seed: int
+    start: dt.datetime
+    end: dt.datetime
+    spend: pd.DataFrame
+    expected: pd.DataFrame
+    experiments: list
+    incidents: list
+    sim_rng: np.random.Generator
+    ads_rng: np.random.Generator
+
+
+@dataclasses.dataclass
+class Chunk:
+    """One stretch of the simulated range: its events (numbered, in time order, all before `until`), the
+    paid sessions per hour that start in it (the clicks behind the spend) and its sessions exposed to an
+    experiment (what the experiments' ground truth is computed from)."""
+    events: pa.Table
+    until: dt.datetime
+    paid_by_hour: pd.DataFrame
+    exposed: pd.DataFrame
+
+
+def plan(days: int, scale: float, seed: int, end: dt.datetime) -> Plan:
     model = dm.default_model().scaled(scale).anchored(end)
-    start_us, end_us = range_start_us(end, days), dm.to_us(end)
+    start_us = range_start_us(end, days)
     start = dm.from_us(start_us)
     spend_rng, sim_rng, ads_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     spend = dm.plan_daily_spend(model, start_us // dm.DAY_US, days + 1, spend_rng)
-    expected = dm.expected_paid_sessions(model, spend)
-    experiments = clip_experiments(dm.default_experiments(model), start, end)
-    incidents = [clip_incident(i, end) for i in dm.default_incidents(model) if start <= i.start < end]
-    sim = dm.simulate(model, start, end, sim_rng, paid_sessions=expected, users_before=model.existing_users,
-                      experiments=experiments, incidents=incidents, seed=seed)
-    truth = ground_truth(model, sim, spend, experiments, incidents,
-                         dict(seed=seed, days=days, scale=scale, start=iso(start), end=iso(end)))
+    return Plan(model=model, days=days, scale=scale, seed=seed, start=start, end=end, spend=spend,
+                expected=dm.expected_paid_sessions(model, spend),
+                experiments=clip_experiments(dm.default_experiments(model), start, end),
+                incidents=[clip_incident(i, end) for i in dm.default_incidents(model) if start <= i.start < end],
+                sim_rng=sim_rng, ads_rng=ads_rng)
+
+
+def build(days: int, scale: float, seed: int, end: dt.datetime) -> dict[str, pa.Table]:
+    """Every table as an Arrow table (ids still integers where the loader formats them), the whole range
+    simulated at once."""
+    p = plan(days, scale, seed, end)
+    (chunk,) = simulate_in_chunks(p, chunk_days=None)
+    return {**other_tables(p, chunk.paid_by_hour, chunk.exposed), "events": chunk.events}
+
+
+def simulate_in_chunks(p: Plan, chunk_days: int | None = None):
+    """Simulate the range `chunk_days` UTC days at a time (None: all at once, as the demo does), yielding
+    a Chunk per stretch so a warehouse of any size is written with bounded memory. Users, sessions, events
+    and orders keep counting across chunks; events of sessions that run past a chunk's end are held back
+    and written, in time order, with the next chunk. All at once and in chunks are the same model with
+    the same random stream, drawn in a different order: the data differ in detail, not in kind."""
+    start_us, end_us = dm.to_us(p.start), dm.to_us(p.end)
+    step = (chunk_days or p.days + 2) * dm.DAY_US
+    users, sessions, events, orders = p.model.existing_users, 0, 1, 1
+    held = None
+    for lo in range(start_us, end_us, step):
+        hi = min(lo + step, end_us)
+        sim = dm.simulate(p.model, dm.from_us(lo), dm.from_us(hi), p.sim_rng, paid_sessions=p.expected,
+                          users_before=users, experiments=p.experiments, incidents=p.incidents, seed=p.seed,
+                          events_until=p.end)
+        users += sim.new_users
+        rows = event_rows(p.model, sim, p.experiments, first_session=sessions)
+        sessions += len(sim.sessions)
+        rows = in_time_order(rows if held is None else pd.concat([held, rows], ignore_index=True))
+        due = int(np.searchsorted(rows.ts_us.to_numpy(), hi, side="left"))
+        held = rows.iloc[due:].reset_index(drop=True)
+        table = events_table(p.model, rows.iloc[:due], p.experiments, first_event=events, first_order=orders)
+        events += table.num_rows
+        orders += int(pc.count(table["order_n"]).as_py())
+        yield Chunk(events=table, until=dm.from_us(hi), paid_by_hour=sim.paid_by_hour,
+                    exposed=exposed_sessions(sim.sessions))
+
+
+EXPOSED_COLUMNS = ("user", "experiment", "variant", "p_checkout", "q_purchase", "t_checkout_us", "t_purchase_us")
+
+
+def exposed_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
+    """The sessions in an experiment, with only what `demo_model.experiment_truth` reads."""
+    return sessions.loc[sessions.experiment.to_numpy() >= 0, list(EXPOSED_COLUMNS)].reset_index(drop=True)
+
+
+def other_tables(p: Plan, paid_by_hour: pd.DataFrame, exposed: pd.DataFrame) -> dict[str, pa.Table]:
+    """Every table but `events`: reference tables, spend, budgets, experiments, annotations and the
+    ground truth (from the simulated paid sessions per hour and the exposed sessions)."""
+    model, start, end, experiments = p.model, p.start, p.end, p.experiments
+    truth = ground_truth(model, exposed, p.spend, experiments, p.incidents,
+                         dict(seed=p.seed, days=p.days, scale=p.scale, start=iso(start), end=iso(end)))
     return {
         "channels": channels_table(model),
         "campaigns": campaigns_table(model),
-        "events": events_table(model, sim, experiments),
-        "ad_spend": ad_spend_table(model, spend, sim.paid_by_hour, start_us, end_us, ads_rng),
-        "budgets": budgets_table(model, spend),
+        "ad_spend": ad_spend_table(model, p.spend, paid_by_hour, dm.to_us(start), dm.to_us(end), p.ads_rng),
+        "budgets": budgets_table(model, p.spend),
         "experiments": pa.Table.from_pylist([
             {"name": e.name, "description": e.description, "control": e.control, "start_ts": e.start,
              "end_ts": e.end} for e in experiments],
@@ -107,7 +186,7 @@ def build(days: int, scale: float, seed: int, end: dt.datetime) -> dict[str, pa.
             [{"experiment": e.name, "variant": v, "weight": float(w)} for e in experiments
              for v, w in e.weights.items()],
             schema=pa.schema([("experiment", pa.string()), ("variant", pa.string()), ("weight", pa.float64())])),
-        "annotations": annotations_table(model, start, end, incidents),
+        "annotations": annotations_table(model, start, end, p.incidents),
         "ground_truth": pa.Table.from_pylist([{"topic": k, "body": json.dumps(v, sort_keys=True)}
                                               for k, v in truth.items()]),
     }
@@ -158,34 +237,50 @@ def _dictionary(codes: np.ndarray, vocabulary, mask: np.ndarray | None = None) -
     return pa.DictionaryArray.from_arrays(indices, pa.array(list(vocabulary), pa.string()))
 
 
-def events_table(model, sim: dm.Simulation, experiments) -> pa.Table:
-    """Events in (ts, session, position) order; `n` numbers them for event_id, `order_n` numbers
-    purchases for order_id."""
+def event_rows(model, sim: dm.Simulation, experiments, first_session: int = 0) -> pd.DataFrame:
+    """One row per event with its session's attributes as codes; sessions numbered from `first_session`."""
     ev, s = sim.events, sim.sessions
-    order = np.lexsort((ev.pos.to_numpy(), ev.session.to_numpy(), ev.ts_us.to_numpy()))
-    ev = ev.iloc[order].reset_index(drop=True)
     sid = ev.session.to_numpy()
-    is_purchase = (ev.type == dm.PURCHASE).to_numpy()
-    order_n = np.where(is_purchase, np.cumsum(is_purchase), 0)
     exp_code = s.experiment.to_numpy()[sid]
     variant_names = sorted({v for e in experiments for v in e.weights})
     variant_code = np.full(len(ev), -1)
     for i, e in enumerate(experiments):
         for j, name in enumerate(e.weights):
             variant_code[(exp_code == i) & (s.variant.to_numpy()[sid] == j)] = variant_names.index(name)
+    return pd.DataFrame({
+        "ts_us": ev.ts_us.to_numpy(), "session_n": sid.astype(np.int64) + first_session,
+        "pos": ev.pos.to_numpy(), "type": ev.type.to_numpy(), "user_n": s.user.to_numpy()[sid],
+        "channel": s.channel.to_numpy()[sid], "campaign": s.campaign.to_numpy()[sid],
+        "device": s.device.to_numpy()[sid], "region": s.region.to_numpy()[sid], "page": ev.page.to_numpy(),
+        "revenue": ev.revenue.to_numpy(), "experiment": exp_code, "variant": variant_code})
+
+
+def in_time_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """Events in (ts, session, position) order: the order event ids are numbered in."""
+    order = np.lexsort((rows.pos.to_numpy(), rows.session_n.to_numpy(), rows.ts_us.to_numpy()))
+    return rows.iloc[order].reset_index(drop=True)
+
+
+def events_table(model, rows: pd.DataFrame, experiments, first_event: int = 1, first_order: int = 1) -> pa.Table:
+    """Events `rows` (in time order) as Arrow; `n` numbers them for event_id from `first_event`, `order_n`
+    numbers purchases for order_id from `first_order`."""
+    is_purchase = (rows.type == dm.PURCHASE).to_numpy()
+    order_n = np.where(is_purchase, np.cumsum(is_purchase) + (first_order - 1), 0)
+    variant_names = sorted({v for e in experiments for v in e.weights})
+    exp_code, variant_code = rows.experiment.to_numpy(), rows.variant.to_numpy()
     no_exp = exp_code < 0
     return pa.table({
-        "n": pa.array(np.arange(1, len(ev) + 1)),
-        "ts": pa.array(ev.ts_us.to_numpy()).cast(pa.timestamp("us")),
-        "type": _dictionary(ev.type.to_numpy(), EVENT_TYPES),
-        "user_n": pa.array(s.user.to_numpy()[sid]),
-        "session_n": pa.array(sid.astype(np.int64)),
-        "channel": _dictionary(s.channel.to_numpy()[sid], model.channel_names),
-        "campaign": _dictionary(s.campaign.to_numpy()[sid], model.campaign_names),
-        "device": _dictionary(s.device.to_numpy()[sid], model.devices),
-        "region": _dictionary(s.region.to_numpy()[sid], [r.code for r in model.regions]),
-        "page": _dictionary(ev.page.to_numpy(), dm.pages(model)),
-        "revenue": pa.array(ev.revenue.to_numpy(), mask=~is_purchase),
+        "n": pa.array(np.arange(first_event, first_event + len(rows))),
+        "ts": pa.array(rows.ts_us.to_numpy()).cast(pa.timestamp("us")),
+        "type": _dictionary(rows.type.to_numpy(), EVENT_TYPES),
+        "user_n": pa.array(rows.user_n.to_numpy()),
+        "session_n": pa.array(rows.session_n.to_numpy()),
+        "channel": _dictionary(rows.channel.to_numpy(), model.channel_names),
+        "campaign": _dictionary(rows.campaign.to_numpy(), model.campaign_names),
+        "device": _dictionary(rows.device.to_numpy(), model.devices),
+        "region": _dictionary(rows.region.to_numpy(), [r.code for r in model.regions]),
+        "page": _dictionary(rows.page.to_numpy(), dm.pages(model)),
+        "revenue": pa.array(rows.revenue.to_numpy(), mask=~is_purchase),
         "order_n": pa.array(order_n, mask=~is_purchase),
         "experiment": _dictionary(np.maximum(exp_code, 0), [e.name for e in experiments] or [""], no_exp),
         "variant": _dictionary(np.maximum(variant_code, 0), variant_names or [""], no_exp),
@@ -284,11 +379,12 @@ RESPONSE_FORMULA = ("sessions(d) ~ Poisson(max_sessions_per_day * hill(A(d))), A
                     "R(s) = revenue_per_session * max_sessions_per_day * hill(s / (1 - adstock_decay))")
 
 
-def ground_truth(model, sim, spend: pd.DataFrame, experiments, incidents, generator: dict) -> dict:
+def ground_truth(model, exposed: pd.DataFrame, spend: pd.DataFrame, experiments, incidents, generator: dict) -> dict:
+    """`exposed`: the simulated sessions exposed to an experiment (`exposed_sessions`)."""
     return {
         "generator": {**generator, "version": VERSION},
         "response_curves": response_curves_truth(model, spend, generator),
-        "experiments": {e.name: dm.experiment_truth(sim.sessions, i, e, incidents, dm.to_us(
+        "experiments": {e.name: dm.experiment_truth(exposed, i, e, incidents, dm.to_us(
             dt.datetime.fromisoformat(generator["end"].rstrip("Z")))) for i, e in enumerate(experiments)},
         "funnel": funnel_truth(model),
         "incidents": [{"name": i.name, "kind": i.kind, "what": i.what, "start": iso(i.start), "end": iso(i.end),
@@ -372,16 +468,23 @@ def load(warehouse: Warehouse, tables: dict[str, pa.Table], replace: bool) -> No
                 conn.execute("DROP TABLE IF EXISTS " + name)
             conn.execute("DROP SEQUENCE IF EXISTS annotations_id_seq")
             schema.create_all(conn)
-        for name in TABLES_IN_LOAD_ORDER:
-            staged = f"staged_{name}"
-            conn.register(staged, tables[name])
-            if name == "events":
-                conn.execute(EVENTS_SQL)
-            else:
-                conn.execute(_copy_statement(name, tables[name].column_names, staged))
-            conn.unregister(staged)
+        insert_tables(conn, tables)
         rollups.rebuild(conn)
         seed_targets(conn)
+
+
+def insert_tables(conn, tables: dict[str, pa.Table]) -> None:
+    """Append the generated tables given (any of TABLES_IN_LOAD_ORDER), formatting the ids of events."""
+    for name in TABLES_IN_LOAD_ORDER:
+        if name not in tables:
+            continue
+        staged = f"staged_{name}"
+        conn.register(staged, tables[name])
+        if name == "events":
+            conn.execute(EVENTS_SQL)
+        else:
+            conn.execute(_copy_statement(name, tables[name].column_names, staged))
+        conn.unregister(staged)
 
 
 TARGET_GROWTH = 1.05   # the demo business plans 5 % above its recent pace (revenue, orders) ...

@@ -4,6 +4,8 @@ Timestamps are stored as TIMESTAMP without zone and always mean UTC (see DESIGN.
 UTC"). Types are kept to the portable core (VARCHAR, DOUBLE, BIGINT, BOOLEAN, DATE, TIMESTAMP) so the same
 DDL runs on another SQL warehouse with little change.
 """
+import re
+
 
 # The event types Pulse understands, in funnel order for the default purchase funnel.
 EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "checkout", "purchase", "signup")
@@ -290,3 +292,31 @@ def create_all(conn) -> None:
         conn.execute(ddl)
     conn.executemany("INSERT INTO channels (name, label, paid, sort_order) VALUES (?, ?, ?, ?) "
                      "ON CONFLICT DO NOTHING", [list(row) for row in REFERENCE_CHANNELS])
+
+
+# ---- bulk loads: a table is filled faster without its primary key, which is then built once from the
+# sorted keys (DuckDB builds an index in bulk many times faster than row by row as rows arrive).
+
+_COLUMN_KEY = re.compile(r"^\s*(\w+)\s+\w+\s+PRIMARY KEY", re.MULTILINE)
+_TABLE_KEY = re.compile(r",\s*PRIMARY KEY \(([^)]*)\)")
+
+
+def primary_key(table: str) -> tuple[str, ...]:
+    """The primary key columns of `table`, read from its DDL."""
+    ddl = TABLES[table]
+    found = _TABLE_KEY.search(ddl) or _COLUMN_KEY.search(ddl)
+    if found is None:
+        raise ValueError(f"table {table!r} has no primary key")
+    return tuple(c.strip() for c in found.group(1).split(","))
+
+
+def create_without_key(conn, table: str) -> None:
+    """(Re)create the empty `table` without its primary key, for a bulk load followed by `add_key`."""
+    ddl = _TABLE_KEY.sub("", TABLES[table]).replace(" PRIMARY KEY", " NOT NULL")
+    conn.execute("DROP TABLE IF EXISTS " + table)   # names from TABLES only
+    conn.execute(ddl)
+
+
+def add_key(conn, table: str) -> None:
+    """Build `table`'s primary key over the rows it holds (fails if two rows share a key)."""
+    conn.execute(f"ALTER TABLE {table} ADD PRIMARY KEY ({', '.join(primary_key(table))})")

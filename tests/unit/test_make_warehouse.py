@@ -214,17 +214,19 @@ def test_top_up_fills_the_gap_to_now_at_the_history_rate(tmp_path):
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     end = now.replace(second=0, microsecond=0) - dt.timedelta(hours=3)
     made = make_warehouse(40_000, tmp_path, days=4, seed=4, end=end, chunk_events=40_000, fill_to_now=False)
+    with duckdb.connect(made["path"], read_only=True) as conn:
+        before = conn.execute("SELECT count(*) FROM events").fetchall()[0][0]
     written = top_up_existing(tmp_path)
     conn = duckdb.connect(made["path"], read_only=True)
     try:
-        gap, day_before, newest = conn.execute(
-            "SELECT count(*) FILTER (WHERE ts >= ?), count(*) FILTER (WHERE ts >= ? AND ts < ?), max(ts) FROM events",
-            [end, end - dt.timedelta(days=1), now - dt.timedelta(days=1)]).fetchall()[0]
+        total, gap, day_before, newest = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE ts >= ?), count(*) FILTER (WHERE ts >= ? AND ts < ?), max(ts) "
+            "FROM events", [end, end - dt.timedelta(days=1), now - dt.timedelta(days=1)]).fetchall()[0]
         spend_hours = conn.execute("SELECT count(DISTINCT ts) FROM ad_spend WHERE ts >= ?",
                                    [end.replace(minute=0)]).fetchall()[0][0]
     finally:
         conn.close()
-    assert written == gap > 0
+    assert written == total - before > 0  # (the top-up starts at the history's newest event, just before `end`)
     assert 0.6 < gap / day_before < 1.6
     assert newest > dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(minutes=2)
     assert spend_hours >= 3

@@ -23,8 +23,8 @@ def free_port() -> int:
 
 
 class PulseProcess:
-    def __init__(self, data_dir: Path):
-        self.data_dir, self.port, self.process = data_dir, free_port(), None
+    def __init__(self, data_dir: Path, port: int | None = None):
+        self.data_dir, self.port, self.process = data_dir, port or free_port(), None
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> "PulseProcess":

@@ -134,15 +134,15 @@ def takes_instant(body: dict) -> bool:
     return any(isinstance(i, dict) and i.get("id") in INSTANTS for i in body.get("inputs", []))
 
 
-def record_views(url: str, views: list[str]) -> dict:
+def record_views(url: str, views: list[str], settings: list, quiet: float) -> dict:
     """(view, setting) -> the callback requests Chromium sent opening it, one per callback (in order)."""
     driver = record.browser()
     recorded = {}
     try:
-        for label, query in SETTINGS:
+        for label, query in settings:
             for view in views:
                 requests, seen = [], set()
-                for item in record.record(driver, f"{url}{VIEWS[view]}?{query}"):
+                for item in record.record(driver, f"{url}{VIEWS[view]}?{query}", quiet=quiet):
                     if item["output"] not in seen:
                         seen.add(item["output"])
                         requests.append(item)
@@ -197,8 +197,8 @@ def wall_refresh(url, tick: dict, requests: list, query: str, n: int, label: str
     timings.add(("wall", "refresh", label), time.perf_counter() - started)
 
 
-def measure_endpoints(url: str, experiment: str | None, runs: int, timings: Timings) -> None:
-    for label, query in SETTINGS:
+def measure_endpoints(url: str, experiment: str | None, runs: int, settings: list, timings: Timings) -> None:
+    for label, query in settings:
         for name in ENDPOINTS:
             if name == "experiment" and not experiment:
                 continue
@@ -215,7 +215,7 @@ def measure_endpoints(url: str, experiment: str | None, runs: int, timings: Timi
 
 # -- floor and naive, directly in DuckDB ----------------------------------------------------------------
 
-def measure_direct(db: Path, runs: int) -> dict:
+def measure_direct(db: Path, runs: int, settings: list) -> dict:
     """bench/direct.py's floors and naive baselines, and the monitoring parts' floor, in processes of their
     own on `db` (which no server holds)."""
     def result_of(args):
@@ -225,9 +225,9 @@ def measure_direct(db: Path, runs: int) -> dict:
             raise RuntimeError(done.stderr[-3000:])
         return json.loads(lines[0].removeprefix("RESULT "))
 
-    settings = json.dumps(SETTINGS)
-    direct = result_of([str(ROOT / "bench" / "direct.py"), str(db), settings, str(runs)])
-    monitoring = result_of(["-c", QUERIES_ONLY, str(ROOT), str(db), settings, str(runs)])
+    listed = json.dumps(settings)
+    direct = result_of([str(ROOT / "bench" / "direct.py"), str(db), listed, str(runs)])
+    monitoring = result_of(["-c", QUERIES_ONLY, str(ROOT), str(db), listed, str(runs)])
     for label, times in direct["times"].items():
         for part, values in monitoring[label].items():
             times[f"part:{part}"] = {"floor": values, "naive": None}
@@ -314,26 +314,35 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--views", default=",".join(VIEWS), help="comma-separated, of " + ", ".join(VIEWS))
+    parser.add_argument("--settings", default=";".join(label for label, _ in SETTINGS),
+                        help="labels separated by ';', of: " + "; ".join(label for label, _ in SETTINGS))
+    parser.add_argument("--record-quiet", type=float, default=2.0,
+                        help="seconds without a callback after which a view counts as loaded (recording)")
     parser.add_argument("--write", action="store_true", help="append the table to docs/benchmarks.md")
     args = parser.parse_args(argv)
     if args.url and not args.floor_db:
         parser.error("--url needs --floor-db: the floor runs on a copy of the warehouse, which the server holds")
     views = args.views.split(",")
+    chosen = [label.strip() for label in args.settings.split(";")]
+    settings = [(label, query) for label, query in SETTINGS if label in chosen]
+    unknown = set(chosen) - {label for label, _ in SETTINGS} or set(views) - set(VIEWS)
+    if unknown:
+        parser.error(f"unknown setting or view: {', '.join(sorted(unknown))}")
     started = datetime.now(timezone.utc)
     db = Path(args.floor_db) if args.url else Path(args.data_dir) / "pulse.duckdb"
     print(f"floor and naive baseline on {db} ...", file=sys.stderr, flush=True)
-    direct = measure_direct(db, args.runs)
+    direct = measure_direct(db, args.runs, settings)
     server = None if args.url else PulseProcess(Path(args.data_dir), args.port).start(timeout=900)
     url = args.url.rstrip("/") if args.url else server.url
     timings = Timings()
     try:
-        recorded = record_views(url, views)
+        recorded = record_views(url, views, settings, args.record_quiet)
         outputs = dash_outputs(url)
-        for label, query in SETTINGS:
+        for label, query in settings:
             for view in views:
                 measure_view(url, view, label, query, recorded[(view, label)], outputs, args.runs, timings)
                 print(f"measured {view} {label}", file=sys.stderr, flush=True)
-        measure_endpoints(url, direct["experiment"], args.runs, timings)
+        measure_endpoints(url, direct["experiment"], args.runs, settings, timings)
         events = json.loads(send(url, "/api/v1/health")[2])["row_counts"]["events"]
     finally:
         if server:

@@ -23,11 +23,14 @@ def free_port() -> int:
 
 
 class PulseProcess:
-    def __init__(self, data_dir: Path):
-        self.data_dir, self.port, self.process = data_dir, free_port(), None
+    def __init__(self, data_dir: Path, port: int | None = None):
+        self.data_dir, self.port, self.process = data_dir, port or free_port(), None
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> "PulseProcess":
+        with socket.socket() as probe:  # another server there would answer the health check below
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise RuntimeError(f"port {self.port} is in use by another process")
         env = {**os.environ, "PULSE_INGEST_KEYS": KEY}
         env.pop("WAREHOUSE_URL", None)
         log = open(self.data_dir / "server.log", "ab")
@@ -40,9 +43,12 @@ class PulseProcess:
                 raise RuntimeError(f"server exited: {(self.data_dir / 'server.log').read_text()[-2000:]}")
             try:
                 self.get("/api/v1/health")
-                return self
+                if self.process.poll() is None:
+                    return self
             except OSError:
                 time.sleep(0.2)
+                continue
+            raise RuntimeError(f"server exited: {(self.data_dir / 'server.log').read_text()[-2000:]}")
         raise TimeoutError("server did not start")
 
     def kill(self) -> None:

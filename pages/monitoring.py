@@ -103,7 +103,8 @@ def view_part(name: str, outputs: int):
                 filters.resolve(now, _state.timezone())
             except FilterError:
                 return (no_update,) * outputs
-            return part(filters, now, PREFETCH.at(_prefetch.view_of(filters), as_of)[name])
+            frame = PREFETCH.at(_prefetch.view_of(filters), as_of)
+            return _prefetch.once_per_frame(frame, name, lambda: part(filters, now, frame[name]))
         callback_.__doc__ = part.__doc__
         return callback_
     return decorate

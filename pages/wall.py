@@ -88,6 +88,10 @@ def show(as_of, search):
     except FilterError:
         return (no_update,) * 6
     data = PREFETCH.at(_prefetch.view_of(filters), as_of)
+    return _prefetch.once_per_frame(data, "show", lambda: _shown(data, now, tz))
+
+
+def _shown(data: dict, now: datetime, tz: str) -> tuple:
     shown = pd.Timestamp(now).tz_convert(tz)
     return ([_number(kpi, data) for kpi in HEADLINE], charts.filling(_revenue_chart(data, tz)), charts.filling(
         charts.channel_mix(data["mix"], "revenue", "Revenue by channel")), _top_alert(data["alerts"]),

@@ -138,3 +138,27 @@ def test_the_page_render_also_prepares_the_first_tick():
     shown = prefetcher.tick("v", 1.0, tick)
     assert shown != tick and rendered < shown < tick           # a frame made for it, before it
     assert compute.instants == [rendered, shown]
+
+
+def test_viewers_out_of_step_share_frames_made_a_little_before_their_ticks():
+    """Ten viewers of one view ticking 0.1 s apart: one frame serves the ticks up to SLACK after it, so the
+    server makes a frame per SLACK seconds of ticks, not one per viewer."""
+    compute = Recorder()
+    prefetcher = Prefetcher(compute)
+    for _ in range(10):
+        prefetcher.tick("v", 2.0, now_ms())
+        time.sleep(0.1)
+    time.sleep(1.0)                                            # each viewer's next tick, one interval later
+    shown = []
+    for _ in range(10):
+        shown.append(prefetcher.tick("v", 2.0, now_ms()))
+        time.sleep(0.1)
+    assert len(set(shown)) == 1 and len(compute.instants) == 1  # one frame, made before the first of them
+
+
+def test_a_part_of_a_frame_is_made_once_for_every_viewer():
+    made = []
+    frame = {"tiles": 1}
+    answers = [_prefetch.once_per_frame(frame, "tiles", lambda: made.append(1) or ["tile"]) for _ in range(5)]
+    assert answers == [["tile"]] * 5 and made == [1]
+    assert _prefetch.once_per_frame(frame, "trends", lambda: "chart") == "chart"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 import time
 from concurrent.futures import Future
 from typing import Any, Callable, Hashable
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 MIN_LEAD = 0.3        # seconds before the tick that a frame starts, at least
 SLACK = 1.5           # seconds a frame may have aged beyond its lead and still be shown
 MAX_VIEWS = 200       # views remembered; those whose newest frame is oldest are forgotten first
+RECENT_FRAMES = 400   # frames remembered by instant, across views; the oldest go first
 
 
 class Prefetcher:
@@ -39,6 +41,9 @@ class Prefetcher:
         self._compute = compute                                   # compute(view, instant_ms) -> frame
         self._lock = threading.Lock()
         self._frames: dict[Hashable, tuple[int, Future]] = {}    # view -> newest frame (instant, result)
+        # The last few frames of every view by instant: the parts of a refresh ask for their tick's instant,
+        # and with many viewers a newer frame has often replaced it as the newest by the time they do.
+        self._recent: OrderedDict[tuple[Hashable, int], Future] = OrderedDict()
         self._scheduled: dict[Hashable, list[float]] = {}        # view -> due times (monotonic) of timers
         self._cost: dict[Hashable, float] = {}                   # view -> seconds the last frame took
 
@@ -46,12 +51,20 @@ class Prefetcher:
         """The instant a refresh tick at `now_ms` shows: a usable frame's, else `now_ms`. Schedules the
         view's next frame."""
         with self._lock:
-            frame = self._frames.get(view)
             lead = self._lead(view, refresh_s)
-            usable = (frame is not None and 0 <= now_ms - frame[0] <= (lead + SLACK) * 1000
-                      and not _failed(frame[1]))
+            usable = self._usable(view, now_ms, lead + SLACK)
             self._schedule(view, max(0.0, refresh_s - lead))
-        return frame[0] if usable else now_ms
+        return usable if usable is not None else now_ms
+
+    def _usable(self, view: Hashable, now_ms: int, max_age_s: float) -> int | None:
+        """The instant of the view's newest frame if it may be shown at `now_ms`: no older than `max_age_s`,
+        or still being computed. Waiting for a frame in progress rather than starting another is what keeps
+        a busy server from falling behind: each frame started because the last was late makes the next
+        later still."""
+        frame = self._frames.get(view)
+        if frame is None or _failed(frame[1]) or now_ms < frame[0]:
+            return None
+        return frame[0] if now_ms - frame[0] <= max_age_s * 1000 or not frame[1].done() else None
 
     def at(self, view: Hashable, instant_ms: int, timeout: float = 60.0) -> Any:
         """The frame of `view` at `instant_ms`, computed once for every caller: the prefetched or started
@@ -63,29 +76,42 @@ class Prefetcher:
             self._fill(view, *frame)
         return frame[1].result(timeout=timeout)
 
-    def start(self, view: Hashable, instant_ms: int, refresh_s: float | None = None) -> None:
-        """Begin computing the frame of `view` at `instant_ms` in the background. A page's layout knows the
-        instant its parts will ask for, and the browser takes a few hundred milliseconds to draw the layout
-        and send them: a first load or a filter change finds its frame computed, or nearly. With a refresh
-        interval, the frame for the first tick is scheduled too, as a tick would."""
-        frame, owner = self._claim(view, instant_ms)
+    def start(self, view: Hashable, now_ms: int, refresh_s: float | None = None) -> int:
+        """The instant a page render at `now_ms` shows: that of the view's newest frame if it is at most SLACK
+        seconds old or still being computed (other viewers' loads, a refresh), else `now_ms`, whose frame
+        starts computing now in the background. A page's layout knows the instant its parts will ask for,
+        and the browser takes a few hundred milliseconds to draw the layout and send them: a first load or
+        a filter change finds its frame computed, or nearly. With a refresh interval, the frame for the
+        first tick is scheduled too, as a tick would."""
+        with self._lock:
+            instant = self._usable(view, now_ms, SLACK)
+            if refresh_s:
+                self._schedule(view, max(0.0, refresh_s - self._lead(view, refresh_s)))
+        if instant is not None:
+            return instant
+        frame, owner = self._claim(view, now_ms)
         if owner:
             threading.Thread(target=self._fill, args=(view, *frame), daemon=True, name="pulse-frame-start").start()
-        if refresh_s:
-            with self._lock:
-                self._schedule(view, max(0.0, refresh_s - self._lead(view, refresh_s)))
+        return now_ms
 
     def _claim(self, view: Hashable, instant_ms: int) -> tuple[tuple[int, Future], bool]:
         """The frame of `view` at `instant_ms` and whether the caller is to compute it: a usable one already
         there (computed, or being computed), else a new one, which becomes the view's newest if it is."""
         with self._lock:
-            frame = self._frames.get(view)
-            if frame is not None and frame[0] == instant_ms and not _failed(frame[1]):
-                return frame, False
+            known = self._recent.get((view, instant_ms))
+            if known is not None and not _failed(known):
+                return (instant_ms, known), False
             frame = (instant_ms, Future())
+            self._remember(view, frame)
             if view not in self._frames or self._frames[view][0] <= instant_ms:
                 self._keep(view, frame)  # the newest instant asked for: a tick may show it too
             return frame, True
+
+    def _remember(self, view: Hashable, frame: tuple[int, Future]) -> None:
+        self._recent[(view, frame[0])] = frame[1]
+        self._recent.move_to_end((view, frame[0]))
+        while len(self._recent) > RECENT_FRAMES:
+            self._recent.popitem(last=False)
 
     def _keep(self, view: Hashable, frame: tuple[int, Future]) -> None:
         """Make `frame` the view's newest; only the views used last are remembered (every distinct URL is a
@@ -131,6 +157,7 @@ class Prefetcher:
         result: Future = Future()
         with self._lock:
             self._keep(view, (instant, result))
+            self._remember(view, (instant, result))
         self._fill(view, instant, result)
 
 

@@ -55,8 +55,7 @@ def layout(filters: Filters, start, end):
     wh = _state.warehouse()
     # The instant the view shows: every part of one refresh computes "now" from it, so the tiles, charts
     # and tables agree with each other. Its frame starts now, while the browser draws this layout.
-    as_of = now_ms()
-    PREFETCH.start(_prefetch.view_of(filters), as_of, refresh)
+    as_of = PREFETCH.start(_prefetch.view_of(filters), now_ms(), refresh)
     refresh_menu = dcc.Dropdown([{"label": label, "value": value} for label, value in REFRESH_OPTIONS],
                                 filters.extra.get("refresh", "off"), id="filter-refresh", clearable=False,
                                 style={"width": "7rem"})

@@ -39,8 +39,7 @@ def refresh_seconds(filters: Filters) -> int | None:
 @_state.with_filters(DEFAULTS)
 def layout(filters: Filters, start, end):
     refresh = refresh_seconds(filters)
-    as_of = now_ms()
-    PREFETCH.start(_prefetch.view_of(filters), as_of, refresh)  # computed while the browser draws the layout
+    as_of = PREFETCH.start(_prefetch.view_of(filters), now_ms(), refresh)  # computed while the browser draws the layout
     return html.Div([
         dcc.Interval(id="wall-timer", interval=(refresh or 3600) * 1000, disabled=refresh is None),
         dcc.Store(id="wall-as-of", data=as_of),

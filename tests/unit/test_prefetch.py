@@ -117,15 +117,17 @@ def test_a_frame_started_by_the_page_render_is_the_one_its_parts_get():
     assert compute.instants == [instant]
 
 
-def test_only_the_views_used_last_are_remembered():
+def test_only_the_frames_used_last_are_remembered():
     compute = Recorder()
     prefetcher = Prefetcher(compute)
     instant = now_ms()
     prefetcher.at("first", instant)
-    for n in range(_prefetch.MAX_VIEWS):                       # as many other URLs opened since
+    others = max(_prefetch.MAX_VIEWS, _prefetch.RECENT_FRAMES)
+    for n in range(others):                                    # as many other URLs opened since
         prefetcher.at(f"other {n}", instant)
-    assert prefetcher.at("first", instant)["call"] == _prefetch.MAX_VIEWS + 2  # forgotten: computed again
-    assert prefetcher.at(f"other {_prefetch.MAX_VIEWS - 1}", instant)["call"] == _prefetch.MAX_VIEWS + 1  # kept
+    assert prefetcher.at("first", instant)["call"] == others + 2  # forgotten: computed again
+    assert prefetcher.at(f"other {others - 1}", instant)["call"] == others + 1  # kept
+    assert len(prefetcher._frames) <= _prefetch.MAX_VIEWS and len(prefetcher._recent) <= _prefetch.RECENT_FRAMES
 
 
 def test_the_page_render_also_prepares_the_first_tick():
@@ -162,3 +164,13 @@ def test_a_part_of_a_frame_is_made_once_for_every_viewer():
     answers = [_prefetch.once_per_frame(frame, "tiles", lambda: made.append(1) or ["tile"]) for _ in range(5)]
     assert answers == [["tile"]] * 5 and made == [1]
     assert _prefetch.once_per_frame(frame, "trends", lambda: "chart") == "chart"
+
+
+def test_the_parts_of_a_tick_get_its_frame_after_a_newer_one_has_started():
+    compute = Recorder(seconds=0.05)
+    prefetcher = Prefetcher(compute)
+    first = now_ms()
+    prefetcher.at("v", first)                                  # a tick's frame
+    prefetcher.at("v", first + 700)                            # another viewer's, newer
+    assert prefetcher.at("v", first)["call"] == 1              # the first tick's parts: not computed again
+    assert compute.instants == [first, first + 700]

@@ -319,4 +319,4 @@ def create_without_key(conn, table: str) -> None:
 
 def add_key(conn, table: str) -> None:
     """Build `table`'s primary key over the rows it holds (fails if two rows share a key)."""
-    conn.execute(f"ALTER TABLE {table} ADD PRIMARY KEY ({', '.join(primary_key(table))})")
+    conn.execute(f"ALTER TABLE {table} ADD PRIMARY KEY ({', '.join(primary_key(table))})")  # names from TABLES only: primary_key raises for any other

@@ -52,7 +52,9 @@ def test_it_was_made_in_several_chunks(made):
 
 
 def test_about_the_events_asked_for(events):
-    assert abs(len(events) - EVENTS) < 0.02 * EVENTS
+    # Within 5 %: the pilot run calibrates the whole days, and the day ending now adds its hours so far, whose
+    # share of a day's traffic follows the hour (at 60,000 events, 2.0 % off at 20:10 UTC).
+    assert abs(len(events) - EVENTS) < 0.05 * EVENTS
 
 
 def test_the_newest_data_is_now(made, db):

@@ -7,6 +7,7 @@ On first start with an empty warehouse, the demo data is generated (see data/gen
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -191,6 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_live:
         start_live_demo(app, warehouse, args.host, args.port, args.live_rate)
     log.info("Pulse on http://%s:%d/ (warehouse %s)", args.host, args.port, warehouse.url)
+    # What is built by now (modules, pages, callbacks, plotly's validators: some 200,000 objects) lives as long
+    # as the server. Out of the cycle collector's sight, a full collection, which stops every request thread,
+    # takes about 15 ms instead of 110 (measured on the monitoring page's requests).
+    gc.freeze()
     with announced(_data_dir(warehouse, args.data_dir), args.host, args.port):
         serve(app.server, host=args.host, port=args.port, threads=args.threads, ident="pulse")
 

@@ -8,22 +8,26 @@ a second old, and the view's parts only format it.
 Each tick schedules the view's next frame at tick + refresh interval - lead, the lead being twice what the
 last frame took (at least 0.3 s). A frame is a snapshot of what the warehouse held when it was computed,
 labelled with its instant, which the page shows as "Data as of". A tick uses the newest frame no older than
-its lead plus a second and a half; otherwise (first tick, a late frame) the frame of the tick's own
-instant is computed when its parts ask for it, once for all of them. Frames are kept per view (page,
-filters, time zone), so viewers of the same view share them.
+its lead plus a second and a half, or than the refresh interval (at most SHARE_AGE) when other viewers of the
+view tick out of step with it; otherwise (first tick, a late frame) the frame of the tick's own instant is
+computed when its parts ask for it, once for all of them. Frames are kept per view (page, filters, time
+zone), so viewers of the same view share them: however many watch a view, the server computes about one
+frame of it per refresh interval, as a single viewer costs.
 
 A first load or a filter change has no tick to plan by, but it has the page render: the layout picks the
-instant its parts will ask for and starts that frame (`start`), and the browser spends a few hundred
-milliseconds drawing the layout before it sends them.
+instant its parts will ask for and starts that frame (`start`) once its answer is sent, and the browser
+spends a few hundred milliseconds drawing the layout before it sends them.
 """
 from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 import time
+from collections import OrderedDict
 from concurrent.futures import Future
 from typing import Any, Callable, Hashable
+
+import flask
 
 from pages import _state
 from queries.filters import FilterError
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MIN_LEAD = 0.3        # seconds before the tick that a frame starts, at least
 SLACK = 1.5           # seconds a frame may have aged beyond its lead and still be shown
+SHARE_AGE = 5.0       # seconds old a frame made for another viewer's tick may be, at most (refresh permitting)
 MAX_VIEWS = 200       # views remembered; those whose newest frame is oldest are forgotten first
 RECENT_FRAMES = 400   # frames remembered by instant, across views; the oldest go first
 
@@ -46,14 +51,15 @@ class Prefetcher:
         self._recent: OrderedDict[tuple[Hashable, int], Future] = OrderedDict()
         self._scheduled: dict[Hashable, list[float]] = {}        # view -> due times (monotonic) of timers
         self._cost: dict[Hashable, float] = {}                   # view -> seconds the last frame took
+        self._unstarted: set[tuple[Hashable, int]] = set()       # render-started frames waiting for the answer
 
     def tick(self, view: Hashable, refresh_s: float, now_ms: int) -> int:
         """The instant a refresh tick at `now_ms` shows: a usable frame's, else `now_ms`. Schedules the
         view's next frame."""
         with self._lock:
             lead = self._lead(view, refresh_s)
-            usable = self._usable(view, now_ms, lead + SLACK)
-            self._schedule(view, max(0.0, refresh_s - lead))
+            usable = self._usable(view, now_ms, _shared_age(lead, refresh_s))
+            self._schedule(view, max(0.0, refresh_s - lead), _shared_age(lead, refresh_s) - lead)
         return usable if usable is not None else now_ms
 
     def _usable(self, view: Hashable, now_ms: int, max_age_s: float) -> int | None:
@@ -72,7 +78,7 @@ class Prefetcher:
         parts of one refresh (tiles, charts, tables) arrive as separate requests with the same instant;
         sharing one frame spares each the others' work (the same pieces, the same series)."""
         frame, owner = self._claim(view, instant_ms)
-        if owner:
+        if owner or self._take(view, instant_ms):  # a render's frame not started yet: compute it here
             self._fill(view, *frame)
         return frame[1].result(timeout=timeout)
 
@@ -86,13 +92,31 @@ class Prefetcher:
         with self._lock:
             instant = self._usable(view, now_ms, SLACK)
             if refresh_s:
-                self._schedule(view, max(0.0, refresh_s - self._lead(view, refresh_s)))
+                lead = self._lead(view, refresh_s)
+                self._schedule(view, max(0.0, refresh_s - lead), _shared_age(lead, refresh_s) - lead)
         if instant is not None:
             return instant
         frame, owner = self._claim(view, now_ms)
         if owner:
-            threading.Thread(target=self._fill, args=(view, *frame), daemon=True, name="pulse-frame-start").start()
+            with self._lock:
+                self._unstarted.add((view, now_ms))
+            # Started once the render's answer is sent: computed alongside the render, it slowed the render
+            # (both want the interpreter), and the browser still takes a few hundred ms to draw the page.
+            _after_response(lambda: threading.Thread(target=self._fill_if_unstarted, args=(view, *frame), daemon=True,
+                                                     name="pulse-frame-start").start())
         return now_ms
+
+    def _take(self, view: Hashable, instant_ms: int) -> bool:
+        """Whether the caller is to compute the render-started frame (view, instant_ms): the first to ask."""
+        with self._lock:
+            if (view, instant_ms) in self._unstarted:
+                self._unstarted.discard((view, instant_ms))
+                return True
+            return False
+
+    def _fill_if_unstarted(self, view: Hashable, instant_ms: int, result: Future) -> None:
+        if self._take(view, instant_ms):  # else a part asked first and computes it
+            self._fill(view, instant_ms, result)
 
     def _claim(self, view: Hashable, instant_ms: int) -> tuple[tuple[int, Future], bool]:
         """The frame of `view` at `instant_ms` and whether the caller is to compute it: a usable one already
@@ -137,14 +161,15 @@ class Prefetcher:
     def _lead(self, view: Hashable, refresh_s: float) -> float:
         return min(max(MIN_LEAD, 2 * self._cost.get(view, MIN_LEAD)), refresh_s / 2)
 
-    def _schedule(self, view: Hashable, delay: float) -> None:
-        """One timer per tick, unless one is already due a little before it (other viewers of the view)."""
+    def _schedule(self, view: Hashable, delay: float, window: float) -> None:
+        """One timer per tick, unless one is already due up to `window` seconds before it (other viewers of
+        the view)."""
         due = time.monotonic() + delay
         pending = [d for d in self._scheduled.get(view, []) if d > time.monotonic()]
-        # A frame made up to SLACK seconds before this tick's due time serves it (`tick`): viewers of one view
-        # refreshing out of step share frames instead of each scheduling their own (50 viewers of five views
-        # had the server computing a frame every tenth of a second, and falling behind).
-        if any(due - SLACK <= d <= due for d in pending):
+        # A frame made up to `window` seconds before this tick's due time serves it (`tick`): viewers of one
+        # view refreshing out of step share frames instead of each scheduling their own (50 viewers of five
+        # views had the server computing a frame every tenth of a second, and falling behind).
+        if any(due - window <= d <= due for d in pending):
             self._scheduled[view] = pending
             return
         self._scheduled[view] = pending + [due]
@@ -169,6 +194,26 @@ def once_per_frame(frame: dict, part: str, make: Callable[[], Any]) -> Any:
     if part not in answers:
         answers[part] = make()
     return answers[part]
+
+
+def _after_response(run: Callable[[], None]) -> None:
+    """`run()` once the current request's answer has been sent (WSGI close), or at once outside a request."""
+    if not flask.has_request_context():
+        run()
+        return
+
+    @flask.after_this_request
+    def _when_sent(response):
+        response.call_on_close(run)
+        return response
+
+
+def _shared_age(lead: float, refresh_s: float) -> float:
+    """How old a frame a tick shows may be: its lead and SLACK (the frame made for this very tick, a little
+    late), or up to one refresh interval (at most SHARE_AGE): what a viewer ticking out of step with the one
+    the frame was made for would have seen had it ticked then. Viewers of one view then cost one frame per
+    interval, not one each; the data on screen stays at most an interval (plus the frame's lead) old."""
+    return max(lead + SLACK, min(refresh_s, SHARE_AGE))
 
 
 def _failed(result: Future) -> bool:

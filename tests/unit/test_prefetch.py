@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+import flask
+
 from pages import _prefetch
 from pages._prefetch import Prefetcher
 
@@ -117,6 +119,30 @@ def test_a_frame_started_by_the_page_render_is_the_one_its_parts_get():
     assert compute.instants == [instant]
 
 
+def test_the_render_s_frame_starts_once_its_answer_is_sent():
+    """In a request, the frame a render starts is computed only after its answer has gone out (computed
+    alongside, it slowed the render down), and a part asking before that computes it itself."""
+    compute = Recorder(seconds=0.05)
+    prefetcher = Prefetcher(compute)
+    app = flask.Flask(__name__)
+    during = {}
+
+    @app.route("/render")
+    def render():
+        during["instant"] = prefetcher.start("v", now_ms())
+        time.sleep(0.2)                                        # the rest of the layout
+        during["computed"] = list(compute.instants)
+        return "layout"
+
+    assert app.test_client().get("/render").data == b"layout"
+    assert during["computed"] == []                            # nothing computed while the layout was made
+    assert prefetcher.at("v", during["instant"])["call"] == 1  # computed after it, once
+    with app.test_request_context():                           # an answer not sent yet: the part computes it
+        instant = prefetcher.start("w", now_ms())
+        assert prefetcher.at("w", instant, timeout=1) == {"view": "w", "instant": instant, "call": 2}
+    assert compute.instants == [during["instant"], instant]
+
+
 def test_only_the_frames_used_last_are_remembered():
     compute = Recorder()
     prefetcher = Prefetcher(compute)
@@ -156,6 +182,25 @@ def test_viewers_out_of_step_share_frames_made_a_little_before_their_ticks():
         shown.append(prefetcher.tick("v", 2.0, now_ms()))
         time.sleep(0.1)
     assert len(set(shown)) == 1 and len(compute.instants) == 1  # one frame, made before the first of them
+
+
+def test_viewers_spread_over_the_whole_interval_cost_one_frame_per_interval(monkeypatch):
+    """Five viewers of one view ticking 0.2 s apart, across the whole 1 s refresh interval: each tick shows
+    the frame made for the interval (up to one interval old), never one of its own, so the server makes
+    one frame per interval however the viewers are spread. SLACK is shortened so that the interval, not
+    SLACK, is what lets the last viewers share."""
+    monkeypatch.setattr(_prefetch, "SLACK", 0.2)
+    compute = Recorder()
+    prefetcher = Prefetcher(compute)
+    shown, began = [], time.monotonic()
+    for round_ in range(3):
+        for viewer in range(5):
+            time.sleep(max(0.0, began + round_ + viewer * 0.2 - time.monotonic()))
+            shown.append(prefetcher.tick("v", 1.0, now_ms()))
+    later = shown[5:]                                           # once the first interval's frame exists
+    assert set(later) <= set(compute.instants)                 # every tick shows a frame made for the view
+    assert len(compute.instants) <= 3                          # one per interval (timers at 0.7, 1.7, 2.7 s)
+    assert max(b - a for a, b in zip(sorted(later), sorted(later)[1:])) < 1000 + 150  # about an interval apart
 
 
 def test_a_part_of_a_frame_is_made_once_for_every_viewer():

@@ -6,7 +6,6 @@ Clicking a channel in a chart filters the view by it.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import dash
@@ -32,6 +31,7 @@ from queries.dimensions import dimension_options
 from queries.filters import FilterError, Filters
 from queries.health import newest_event
 from queries.kpis import kpis_with_comparison
+from queries.side_by_side import pool
 from queries.timeseries import TOTAL, timeseries
 
 dash.register_page(__name__, path="/", name="Monitoring", title="Pulse · Monitoring", order=0)
@@ -118,22 +118,22 @@ def _frame(view, instant_ms: int) -> dict:
     period = filters.comparison(now, tz)
     # Side by side, as DuckDB works on both cores while Python formats; each query once (the tiles'
     # sparklines and the trend charts are the same series), sharing cached pieces (single flight).
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="pulse-frame") as pool:
-        kpis = pool.submit(kpis_with_comparison, wh, filters, now=now, tz=tz)
-        earlier = pool.submit(timeseries, wh, filters, *period, tz=tz) if period else None
-        series = timeseries(wh, filters, start, end, tz=tz)
-        mix = pool.submit(channel_performance, wh, filters, start, end, tz)
-        campaigns = campaign_performance(wh, filters, start, end, tz).head(25)
-        previous = None
-        if earlier:
-            totals = _totals(earlier.result())
-            previous = totals.assign(bucket=totals.bucket + (start - period[0]))
-        return {
-            "tiles": {"kpis": kpis.result(), "totals": _totals(series), "newest": newest_event(wh)},
-            "trends": {"series": series, "previous": previous, "notes": annotations_between(wh, start, end),
-                       "labels": dict(zip(*channel_list(wh)[["name", "label"]].T.values))},
-            "tables": {"mix": mix.result(), "campaigns": campaigns},
-        }
+    frame_pool = pool("frame")
+    kpis = frame_pool.submit(kpis_with_comparison, wh, filters, now=now, tz=tz)
+    earlier = frame_pool.submit(timeseries, wh, filters, *period, tz=tz) if period else None
+    series = timeseries(wh, filters, start, end, tz=tz)
+    mix = frame_pool.submit(channel_performance, wh, filters, start, end, tz)
+    campaigns = campaign_performance(wh, filters, start, end, tz).head(25)
+    previous = None
+    if earlier:
+        totals = _totals(earlier.result())
+        previous = totals.assign(bucket=totals.bucket + (start - period[0]))
+    return {
+        "tiles": {"kpis": kpis.result(), "totals": _totals(series), "newest": newest_event(wh)},
+        "trends": {"series": series, "previous": previous, "notes": annotations_between(wh, start, end),
+                   "labels": dict(zip(*channel_list(wh)[["name", "label"]].T.values))},
+        "tables": {"mix": mix.result(), "campaigns": campaigns},
+    }
 
 
 PREFETCH = Prefetcher(_frame)

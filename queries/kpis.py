@@ -1,13 +1,13 @@
 """Headline KPIs of a range. Definitions: docs/metrics.md (one place, one query)."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
 from data.warehouse import Warehouse
+from queries import side_by_side
 from queries.filters import Filters
 from queries.timeseries import TOTAL, bucket_counts, choose_step
 from queries.users import distinct_users
@@ -22,11 +22,11 @@ def kpis(wh: Warehouse, filters: Filters, start: datetime, end: datetime, tz: st
     computation) and the distinct users of the range (queries/users.py); otherwise one query."""
     if wh.results is None:
         return _kpis_in_one_query(wh, filters, start, end)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the users' query runs while the buckets are read
-        users = pool.submit(distinct_users, wh, filters, start, end, tz)
-        counts = bucket_counts(wh, filters, start, end, choose_step(start, end), tz)
-        row = _sum_of_totals(counts)
-        row["users"] = users.result()
+    # the users' query runs while the buckets are read
+    users = side_by_side.pool("users").submit(distinct_users, wh, filters, start, end, tz)
+    counts = bucket_counts(wh, filters, start, end, choose_step(start, end), tz)
+    row = _sum_of_totals(counts)
+    row["users"] = users.result()
     return derive(row, spend_known=spend_is_divisible(filters))
 
 
@@ -76,10 +76,10 @@ def kpis_with_comparison(wh: Warehouse, filters: Filters, now: datetime | None =
     `previous`, `change` (relative; NaN when there is nothing to compare against)."""
     start, end = filters.resolve(now, tz)
     period = filters.comparison(now, tz)
-    with ThreadPoolExecutor(max_workers=2) as pool:  # the two periods' queries side by side
-        later = pool.submit(kpis, wh, filters, *period, tz) if period else None
-        current = kpis(wh, filters, start, end, tz).iloc[0]
-        previous = later.result().iloc[0] if later else pd.Series(float("nan"), index=current.index)
+    # the two periods' queries side by side
+    later = side_by_side.pool("period").submit(kpis, wh, filters, *period, tz) if period else None
+    current = kpis(wh, filters, start, end, tz).iloc[0]
+    previous = later.result().iloc[0] if later else pd.Series(float("nan"), index=current.index)
     table = pd.DataFrame({"kpi": list(KPI_COLUMNS), "current": current.values.astype(float),
                           "previous": previous.values.astype(float)})
     table["change"] = (table["current"] - table["previous"]) / table["previous"].where(table["previous"] != 0)

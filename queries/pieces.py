@@ -9,13 +9,13 @@ So a refresh of a 90-day view recomputes the bucket with "now" in it, not 90 day
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Callable
 
 import pandas as pd
 
 from data.warehouse import Warehouse
+from queries import side_by_side
 from queries.filters import Filters
 
 # compute(lo, hi, carry_in) -> rows with a `bucket` column (the bucket's start, UTC)
@@ -62,9 +62,8 @@ def cached_rows(wh: Warehouse, name: str, filters: Filters, start: datetime, end
                                  lambda: compute(pieces[first][0], pieces[last][1], first == 0))
 
     # Typically two runs, the partial first bucket and the one holding now: DuckDB runs them side by side.
-    # Threads of this call only (a pool kept across requests would outlive a server that is stopped).
-    with ThreadPoolExecutor(max_workers=max(1, len(runs)), thread_name_prefix="pulse-pieces") as pool:
-        computed = list(pool.map(run_rows, runs))
+    later = [side_by_side.pool("pieces").submit(run_rows, run) for run in runs[1:]]
+    computed = [run_rows(runs[0])] + [f.result() for f in later] if runs else []
     for (first, last), rows in zip(runs, computed):
         labels = rows["bucket"] if len(rows) else pd.Series([], dtype="datetime64[us]")
         for i in range(first, last + 1):

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 blueprint = Blueprint("pulse_api", __name__, url_prefix="/api/v1")
 
-from api import alerts, budget, experiments, health, imports, ingest, reads, report, targets  # noqa: E402,F401  (routes register themselves on the blueprint)
+from api import alerts, budget, experiments, export, health, imports, ingest, reads, report, targets  # noqa: E402,F401  (routes register themselves on the blueprint)

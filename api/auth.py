@@ -67,6 +67,7 @@ POLICY: dict[str, str | dict] = {
     "pulse_api.budget_pacing": "viewer",
     "pulse_api.set_budget": "admin",
     "pulse_api.report": "analyst",
+    "pulse_api.export": "analyst",  # the export menus' files (api/export.py)
     "pulse_api.targets": "viewer",
     "pulse_api.set_target": "admin",
     "pulse_api.list_rules": "viewer",

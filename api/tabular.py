@@ -51,12 +51,13 @@ def csv_response(frame: pd.DataFrame, name: str) -> Response:
                              "X-Pulse-Rows": str(len(frame))})
 
 
-def csv_chunks(frame: pd.DataFrame, rows: int = CHUNK_ROWS):
+def csv_chunks(frame: pd.DataFrame, rows: int = CHUNK_ROWS, date_format: str | None = None):
     """The CSV in pieces of `rows` rows, header first: the answer starts at once and the server never holds
-    the whole text of a large table (only the table itself, as the query function returned it)."""
+    the whole text of a large table (only the table itself, as the query function returned it).
+    `date_format`: how time columns are written (None: pandas' default)."""
     yield frame.iloc[:0].to_csv(index=False)
     for start in range(0, len(frame), rows):
-        yield frame.iloc[start:start + rows].to_csv(index=False, header=False)
+        yield frame.iloc[start:start + rows].to_csv(index=False, header=False, date_format=date_format)
 
 
 def csv_of(tables: dict, default: str) -> Response:

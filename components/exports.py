@@ -1,24 +1,33 @@
 """Exports and sharing, the pieces every view shows: an export menu per chart and table (CSV, XLSX, and PNG
 and SVG of a chart), and the view's toolbar (the whole view as one XLSX workbook, a permalink with a "copy
-link" button and a "freeze" option). The files are written here from tables the page hands over; the
-tables themselves come from queries/view_tables.py (pages/_exports.py joins the two).
+link" button and a "freeze" option).
 
-Ids are pattern-matching, so one callback serves every menu:
+The data items are links to the server's /api/v1/export (api/export.py), which writes the file from the
+tables of queries/view_tables.py: the browser downloads it itself (its download manager shows progress,
+no Dash callback waits for the file). assets/pulse_export.js adds the page's current query string when one
+is clicked (the filters change without the menu being drawn again) and asks the endpoint first whether the
+file may be made; if not, it hands the reason to the Store `export-problem`, which pages/_exports.py shows
+in the toolbar (the row limit, the analyst role).
+
+Ids are pattern-matching (the tests and the script find the items by them):
     {"type": "export", "view": ..., "table": ..., "format": "csv" | "xlsx", "at": ...}   a table's data
     {"type": "export", "view": ..., "table": "*", "format": "xlsx", "at": "view"}        the view's workbook
     {"type": "export-image", "graph": ..., "format": "png" | "svg"}             a chart's image (in the browser)
 """
 from __future__ import annotations
 
-import io
-import re
+from urllib.parse import urlencode
 
 import dash_bootstrap_components as dbc
-import pandas as pd
 from dash import ALL, Input, Output, State, clientside_callback, dcc, html
 
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 WHOLE_VIEW = "*"
+EXPORT_LINK = "pulse-export"  # the class assets/pulse_export.js looks for
+
+
+def export_href(view: str, table: str, fmt: str) -> str:
+    """The endpoint's address for one file, without the page's query string (added on click)."""
+    return "/api/v1/export?" + urlencode({"view": view, "table": table, "format": fmt}, safe="*")
 
 
 def export_menu(view: str, table: str, graph: str | None = None, label: str = "Export") -> dbc.DropdownMenu:
@@ -26,10 +35,9 @@ def export_menu(view: str, table: str, graph: str | None = None, label: str = "E
     id), its image as PNG or SVG with the filters and time range in the title. Ids carry `at` (the chart's id,
     else the table's key), so a chart and a grid of the same data each have their own menu."""
     at = graph or table
-    items = [dbc.DropdownMenuItem("CSV (data)", id={"type": "export", "view": view, "table": table, "format": "csv",
-                                                    "at": at}),
-             dbc.DropdownMenuItem("Excel (data)", id={"type": "export", "view": view, "table": table, "format": "xlsx",
-                                                      "at": at})]
+    items = [dbc.DropdownMenuItem(text, href=export_href(view, table, fmt), external_link=True, class_name=EXPORT_LINK,
+                                  id={"type": "export", "view": view, "table": table, "format": fmt, "at": at})
+             for text, fmt in (("CSV (data)", "csv"), ("Excel (data)", "xlsx"))]
     if graph:
         items += [dbc.DropdownMenuItem(divider=True),
                   dbc.DropdownMenuItem("PNG image", id={"type": "export-image", "graph": graph, "format": "png"}),
@@ -55,9 +63,9 @@ def view_toolbar(view: str, caption: str, report: str | None = None) -> html.Div
     (`report`: its address), the permalink with copy and freeze. `caption` (filters and time range in
     words) titles the chart images."""
     return html.Div([
-        dbc.Button("Download view (Excel)", id={"type": "export", "view": view, "table": WHOLE_VIEW, "format": "xlsx",
-                                                "at": "view"},
-                   size="sm", color="secondary", outline=True, className="me-2"),
+        dbc.Button("Download view (Excel)", href=export_href(view, WHOLE_VIEW, "xlsx"), external_link=True,
+                   id={"type": "export", "view": view, "table": WHOLE_VIEW, "format": "xlsx", "at": "view"},
+                   size="sm", color="secondary", outline=True, className="me-2 " + EXPORT_LINK),
         html.A("PDF", href=report, id="view-report", className="btn btn-sm btn-outline-secondary me-2",
                title="The whole view as a PDF, rendered in the server (takes a few seconds)",
                **({} if report else {"hidden": True})),
@@ -69,49 +77,11 @@ def view_toolbar(view: str, caption: str, report: str | None = None) -> html.Div
         ], size="sm", className="w-auto flex-grow-1 me-2", style={"maxWidth": "40rem"}),
         html.Span(dbc.Checkbox(id="permalink-freeze", label="Freeze time range", value=False, className="small mb-0"),
                   title="The link names the absolute times shown now instead of a relative range like now-24h"),
-        dcc.Download(id="export-download"),
+        dcc.Store(id="export-problem"),  # why a file was not made: set by assets/pulse_export.js
         dcc.Store(id="export-caption", data=caption),
         dcc.Store(id="export-image-done"),
         html.Div(id="export-message", className="w-100"),
     ], className="d-flex flex-wrap align-items-center gap-1 mb-2 export-toolbar pulse-chrome", id="export-toolbar")
-
-
-# -- files -----------------------------------------------------------------------------------------------
-
-def csv_text(frame: pd.DataFrame) -> str:
-    """Numbers as numbers (full precision, no thousands separators), missing as empty, times as ISO-8601."""
-    return frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S")
-
-
-def sheet_name(title: str, taken: set[str]) -> str:
-    """An Excel sheet name: at most 31 characters, none of []:*?/\\, unique in the workbook."""
-    base = re.sub(r"[\[\]:*?/\\]", " ", title).strip()[:31] or "Sheet"
-    name, n = base, 2
-    while name.lower() in taken:
-        suffix = f" ({n})"
-        name, n = base[:31 - len(suffix)] + suffix, n + 1
-    taken.add(name.lower())
-    return name
-
-
-def xlsx_bytes(sheets: list[tuple[str, pd.DataFrame]]) -> bytes:
-    """A workbook, one sheet per (title, table) in order; columns sized to their headers."""
-    buffer = io.BytesIO()
-    taken: set[str] = set()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        for title, frame in sheets:
-            name = sheet_name(title, taken)
-            frame.to_excel(writer, sheet_name=name, index=False)
-            sheet = writer.sheets[name]
-            for i, column in enumerate(frame.columns):
-                letter = sheet.cell(row=1, column=i + 1).column_letter
-                sheet.column_dimensions[letter].width = min(60, max(10, len(str(column)) + 2))
-            sheet.freeze_panes = "A2"
-    return buffer.getvalue()
-
-
-def file_stem(*parts: str) -> str:
-    return "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", p).strip("_") for p in parts if p)
 
 
 # -- chart images, drawn by plotly.js in the browser -----------------------------------------------------

@@ -1,8 +1,8 @@
-"""The export menus' and the permalink's callbacks, for every view: a table's data as CSV or XLSX, the whole
-view as one workbook (a first sheet stating view, filters, time range, time zone and export time, then one
-sheet per chart and table), and the view's link, optionally frozen to absolute times.
+"""The export menus' messages and the permalink, for every view: why a file was not made (the row limit, the
+analyst role, a bad filter), and the view's link, optionally frozen to absolute times.
 
-The tables come from queries/view_tables.py, which calls the query functions the charts call.
+The files themselves come from /api/v1/export (api/export.py), which the menus' links download from;
+assets/pulse_export.js asks it first and hands a refusal to the Store `export-problem`, shown here.
 """
 from __future__ import annotations
 
@@ -10,15 +10,13 @@ from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
-from flask import current_app
+from dash import Input, Output, State, callback, no_update
 
-from components.exports import WHOLE_VIEW, XLSX_TYPE, csv_text, file_stem, view_toolbar, xlsx_bytes
+from components.exports import view_toolbar
 from data import access
 from pages import _state
 from queries.filters import FilterError, Filters
-from queries.view_tables import (DEFAULTS, MAX_EXPORT_ROWS, PATHS, ExportTooLarge, check_rows, view_caption,
-                                 view_tables, experiment_name)
+from queries.view_tables import DEFAULTS, PATHS, view_caption, experiment_name
 
 VIEW_OF_PATH = {path: view for view, path in PATHS.items()}
 
@@ -34,45 +32,25 @@ def toolbar(view: str, filters: Filters, report: bool = True) -> object:
         [("view", view), ("format", "pdf")], safe="/,:") + "&" + filters.to_query() if report else None)
 
 
-def row_limit() -> int:
-    return int(current_app.config.get("PULSE_EXPORT_MAX_ROWS", MAX_EXPORT_ROWS))
+def _note(text: str, **extra) -> dbc.Alert:
+    return dbc.Alert(text, color="warning", className="py-2 small mt-2", dismissable=True, **extra)
 
 
-@callback(Output("export-download", "data"), Output("export-message", "children"),
-          Input({"type": "export", "view": ALL, "table": ALL, "format": ALL, "at": ALL}, "n_clicks"),
-          State("url", "search"), prevent_initial_call=True)
-def export(clicks, search):
-    """A menu item clicked: that table (or, for table "*", every table of the view) as a file."""
-    trigger = ctx.triggered_id
-    if not trigger or not any(clicks) or not ctx.triggered[0]["value"]:
-        return no_update, no_update  # a menu drawn anew, not clicked
-    view, key, fmt = trigger["view"], trigger["table"], trigger["format"]
-    if not access.allowed("analyst"):
-        return no_update, dbc.Alert(f"Exports need the analyst role; you are {access.current().describe()}.",
-                                    color="warning", className="py-2 small mt-2", id="export-refused", dismissable=True)
-    access.audit("export", key, {"view": view, "format": fmt})
-    try:
-        tables = view_tables(view, _state.warehouse(), search or "", _state.timezone())
-        limit = row_limit()
-        stamp = f"{tables.exported_at:%Y%m%d-%H%M}"
-        if key == WHOLE_VIEW:
-            sheets = [("About this export", tables.cover())]
-            sheets += [(t.title, check_rows(t.title, t.frame, limit)) for t in tables.tables]
-            return dcc.send_bytes(xlsx_bytes(sheets), file_stem("pulse", view, stamp) + ".xlsx",
-                                  type=XLSX_TYPE), None
-        table = tables.table(key)
-        frame = check_rows(table.title, table.frame, limit)
-        name = file_stem("pulse", view, key, stamp)
-        if fmt == "csv":
-            return dcc.send_string(csv_text(frame), name + ".csv", type="text/csv"), None
-        return dcc.send_bytes(xlsx_bytes([("About this export", tables.cover()), (table.title, frame)]),
-                              name + ".xlsx", type=XLSX_TYPE), None
-    except ExportTooLarge as error:
-        return no_update, dbc.Alert(f"Not exported: {error.problem}.", color="warning", className="py-2 small mt-2",
-                                    id="export-too-large", dismissable=True)
-    except FilterError as error:
-        return no_update, dbc.Alert(f"Not exported: {error}", color="warning", className="py-2 small mt-2",
-                                    dismissable=True)
+@callback(Output("export-message", "children"), Input("export-problem", "data"), prevent_initial_call=True)
+def refusal_note(problem):
+    """What /api/v1/export said when asked whether a file may be made (assets/pulse_export.js): nothing when
+    it may (an earlier message goes), else why not. The refusal of a role is worded here, from who the
+    asker is, not from the text the browser passed on."""
+    if not isinstance(problem, dict):
+        return no_update
+    status = problem.get("status")
+    if status == "ok":
+        return None
+    if status in (401, 403):
+        return _note(f"Exports need the analyst role; you are {access.current().describe()}.", id="export-refused")
+    if status == 413:
+        return _note(f"Not exported: {problem.get('problem')}.", id="export-too-large")
+    return _note(f"Not exported: {problem.get('error') or 'the server answered ' + str(status)}")
 
 
 @callback(Output("permalink", "value"), Input("permalink-freeze", "value"), State("url", "href"))

@@ -1,9 +1,11 @@
 """Hostile stored strings (issue 9): a campaign named `<img src=x onerror=alert(1)>`, an annotation and an
 alert rule carrying script tags, shown on every view in headless Chromium. They must appear as text and no
 script of theirs may run: `alert` is replaced before any page script by a recorder, and the browser logs
-nothing. Also: signing in through the login page, and a display token showing the wall only."""
+nothing. Also: signing in through the login page, a display token showing the wall only, and exports needing
+the analyst role."""
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 import pytest
@@ -111,3 +113,47 @@ def test_login_page_and_display_token(dash_duo, hostile_warehouse):
     # itself and shows the login page.
     TokenStore(data_dir).revoke(token_id, actor="test")
     until(lambda: "/login" in dash_duo.driver.current_url, timeout=40)
+
+
+def _sign_in(duo, base: str, name: str, path: str) -> None:
+    duo.driver.delete_all_cookies()
+    duo.driver.get(f"{base}{path}")
+    until(lambda: "/login" in duo.driver.current_url, timeout=10)
+    duo.find_element("#name").send_keys(name)
+    duo.find_element("#password").send_keys(PASSWORD)
+    duo.find_element("button[type=submit]").click()
+    until(lambda: path.split("?")[0] in duo.driver.current_url and "/login" not in duo.driver.current_url, timeout=10)
+    duo.wait_for_contains_text("#access-bar", f"Signed in as {name}", timeout=20)
+
+
+def test_exports_need_the_analyst_role(dash_duo, hostile_warehouse):
+    """A viewer clicking "Download view (Excel)" is told why in the page and gets no file; an analyst gets
+    the workbook, and the audit log names them."""
+    from data.audit import AuditLog
+    from data.users import UserStore
+
+    wh, data_dir = hostile_warehouse
+    users = UserStore(data_dir)
+    users.create("ada", "viewer", PASSWORD, actor="test")
+    users.create("bo", "analyst", PASSWORD, actor="test")
+    app = create_app(wh, data_dir=data_dir)
+    dash_duo.start_server(app, port=PORT, navigate=False)
+    base, button = dash_duo.server.url, '[id=\'{"at":"view","format":"xlsx","table":"*","type":"export","view":"funnel"}\']'
+
+    _sign_in(dash_duo, base, "ada", f"/funnel?{QUERY}")
+    dash_duo.driver.execute_script("arguments[0].click();", dash_duo.wait_for_element(button, timeout=20))
+    message = dash_duo.wait_for_element("#export-refused", timeout=20).text
+    assert "Exports need the analyst role; you are ada (viewer)." in message
+    assert os.listdir(dash_duo.download_path) == []
+    logs = dash_duo.get_logs()  # the check the button made first, refused by the server
+    assert len(logs) == 1 and "/api/v1/export?" in logs[0]["message"] and "status of 403" in logs[0]["message"]
+
+    _sign_in(dash_duo, base, "bo", f"/funnel?{QUERY}")
+    dash_duo.driver.execute_script("arguments[0].click();", dash_duo.wait_for_element(button, timeout=20))
+    until(lambda: [n for n in os.listdir(dash_duo.download_path) if n.endswith(".xlsx")], timeout=30)
+    [name] = [n for n in os.listdir(dash_duo.download_path) if n.endswith(".xlsx")]
+    assert name.startswith("pulse-funnel-")
+    exports = [e for e in AuditLog(data_dir).recent(50) if e["action"] == "export"]
+    assert [(e["actor"], e["target"]) for e in exports] == [("bo", "*")]
+    assert dash_duo.find_elements("#export-refused") == []
+    assert dash_duo.get_logs() == []

@@ -1,5 +1,6 @@
-"""Exports: `format=csv` on the JSON twins (the JSON's rows, as CSV), the export row limit, and the view
-tables and workbooks behind the pages' export menus, in process (Flask's test client, the real warehouse)."""
+"""Exports: `format=csv` on the JSON twins (the JSON's rows, as CSV), the export row limit, the view tables and
+workbooks behind the pages' export menus, and /api/v1/export that the menus download from, in process (Flask's
+test client, the real warehouse)."""
 from __future__ import annotations
 
 import io
@@ -12,9 +13,10 @@ import pandas as pd
 import pytest
 
 from app import create_app
-from components.exports import sheet_name, xlsx_bytes
+from api.workbook import sheet_name, xlsx_bytes
 from queries.view_tables import MAX_EXPORT_ROWS, view_tables
 from tests import reference
+from tests.access_fixtures import table_counts
 from tests.conftest import END
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -172,3 +174,90 @@ def test_the_report_endpoint_names_a_bad_view_or_format(client):
     assert bad.status_code == 400 and bad.get_json()["field"] == "view" and bad.get_json()["value"] == "nowhere"
     bad = client.get("/api/v1/report?view=funnel&format=docx")
     assert bad.status_code == 400 and bad.get_json()["field"] == "format"
+
+
+# -- /api/v1/export: the page menus' files ---------------------------------------------------------------
+
+EXPORT = "/api/v1/export?view=monitoring&format=csv&table="
+TWO_DAYS = (datetime(2026, 11, 18), datetime(2026, 11, 20))  # RANGE: hourly buckets, as the page draws them
+
+
+def test_the_menus_csv_is_streamed_with_the_raw_revenue_per_hour_and_channel(client, raw):
+    query = RANGE + "&channel=email,direct&compare=none"
+    response = client.get(EXPORT + "revenue&" + query, buffered=False)
+    assert response.status_code == 200 and response.is_streamed and response.mimetype == "text/csv"
+    assert re.fullmatch(r'attachment; filename="pulse-monitoring-revenue-\d{8}-\d{4}\.csv"',
+                        response.headers["Content-Disposition"])
+    pieces = [p if isinstance(p, bytes) else p.encode() for p in response.response]
+    assert len(pieces) >= 2  # the header on its own, then the rows
+    table = pd.read_csv(io.StringIO(b"".join(pieces).decode()))
+    assert list(table.columns) == ["Bucket start (UTC)", "Channel", "Revenue ($)"]
+    assert response.headers["X-Pulse-Rows"] == str(len(table))
+    # pandas over the raw events: purchases of email and direct sessions, by hour and session channel
+    events = reference.scoped(raw["events"], *TWO_DAYS, channel=("email", "direct"))
+    purchases = events[events.type == "purchase"]
+    labels = raw["channels"].set_index("name").label
+    want = purchases.groupby([purchases.ts.dt.floor("h"), purchases.session_channel.map(labels)]).revenue.sum()
+    got = table.assign(hour=pd.to_datetime(table["Bucket start (UTC)"])).groupby(["hour", "Channel"])["Revenue ($)"].sum()
+    assert sorted(table.Channel.unique()) == sorted(labels[["email", "direct"]])
+    assert set(want.index) <= set(got.index) and len(want) > 20
+    both = pd.concat([got.rename("got"), want.rename("want")], axis=1).fillna(0)
+    assert ((both.got - both.want).abs() < 1e-6).all()
+    assert pd.to_datetime(table["Bucket start (UTC)"]).min() == pd.Timestamp(TWO_DAYS[0])
+
+
+def test_the_menus_workbooks_have_a_cover_and_a_length(client, raw):
+    query = RANGE + "&channel=paid_search"
+    response = client.get(EXPORT.replace("csv", "xlsx") + "campaigns&" + query)
+    assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
+    assert int(response.headers["Content-Length"]) == len(response.data) > 0
+    sheets = pd.read_excel(io.BytesIO(response.data), sheet_name=None)
+    assert list(sheets) == ["About this export", "Top campaigns"]
+    cover = dict(sheets["About this export"].values)
+    assert cover["View"] == "Monitoring" and cover["Channel"] == "paid_search"
+    sessions = reference.counted_sessions(raw["events"], *TWO_DAYS, channel=("paid_search",))
+    got = sheets["Top campaigns"].set_index("Campaign")["Sessions"]
+    want = sessions.groupby("campaign").size()
+    assert len(got) > 2 and all(got[c] == want[c] for c in got.index)
+
+    whole = client.get("/api/v1/export?view=funnel&table=*&format=xlsx&" + RANGE)
+    assert whole.status_code == 200
+    assert re.search(r'filename="pulse-funnel-\d{8}-\d{4}\.xlsx"', whole.headers["Content-Disposition"])
+    names = list(pd.read_excel(io.BytesIO(whole.data), sheet_name=None))
+    assert names == ["About this export", "Steps", "Conversion by entry time", "Time to convert",
+                     "Time to convert, histogram"]
+
+
+def test_check_answers_the_row_counts_without_a_file(client, raw):
+    answer = client.get(EXPORT + "kpis&check=1&" + RANGE)
+    assert answer.status_code == 200 and answer.mimetype == "application/json"
+    assert answer.get_json()["rows"] == {"kpis": 13}  # the 13 KPIs of docs/metrics.md, one row each
+    assert answer.get_json()["file"].startswith("pulse-monitoring-kpis-")
+
+
+def test_the_menus_endpoint_refuses_over_the_limit_and_bad_input_by_name(warehouse):
+    app = create_app(warehouse)
+    app.server.config["PULSE_EXPORT_MAX_ROWS"] = 12
+    client = app.server.test_client()
+    before = table_counts(warehouse)
+    for url in (EXPORT + "kpis&" + RANGE, EXPORT + "kpis&check=1&" + RANGE):
+        over = client.get(url)
+        assert over.status_code == 413
+        body = over.get_json()
+        assert body["table"] == "KPIs" and body["field"] == "rows" and body["value"] == 13 and body["limit"] == 12
+        assert "'KPIs' has 13 rows, over the export limit of 12 rows" in body["error"] and "narrow" in body["problem"]
+    bad = {"/api/v1/export?view=nowhere&table=kpis&format=csv": ("view", "nowhere"),
+           "/api/v1/export?table=kpis&format=csv": ("view", None),
+           EXPORT.replace("csv", "docx") + "kpis": ("format", "docx"),
+           "/api/v1/export?view=monitoring&table=*&format=csv": ("format", "csv"),
+           EXPORT + "nope&" + RANGE: ("table", "nope"),
+           EXPORT + "kpis&from=yesterday-ish": ("from", "yesterday-ish"),
+           EXPORT + "kpis&" + RANGE + "&compare=sideways": ("compare", "sideways")}
+    for url, (field, value) in bad.items():
+        answer = client.get(url)
+        assert answer.status_code == 400, (url, answer.get_data(as_text=True))
+        body = answer.get_json()
+        assert body["field"] == field and str(value) in str(body["value"]), (url, body)
+        assert f"{field}=" in body["error"], body
+    assert "campaigns" in client.get(EXPORT + "nope&" + RANGE).get_json()["problem"]  # the tables it has
+    assert table_counts(warehouse) == before

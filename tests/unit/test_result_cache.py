@@ -70,6 +70,29 @@ def test_cached_pieces_add_up_to_one_query(cached, start, end, filters, tz):
     pd.testing.assert_series_equal(again, first, rtol=1e-9)  # DuckDB may sum floats in another order
 
 
+@pytest.mark.parametrize("case", [0, 1])
+def test_a_moving_range_s_partial_days_add_up_at_every_instant(cached, case):
+    """A view refreshed as time passes: the middle days come from the cache, the partial first and last
+    days from their whole hours (cached) and the rest (read each time). At each instant, and after a late
+    purchase lands in the cached hours of the last day, the same numbers as one query over the tables."""
+    wh, writer = cached
+    start, end, filters, tz = CASES[case]
+    span = end - start
+    for minutes in (-190, -130, -70, -9, 0):  # the instant moves on; the first day's start moves with it
+        at = end + timedelta(minutes=minutes)
+        check_case(wh, at - span, at, filters, tz)
+    before = check_case(wh, start, end, filters, tz)
+    day = pd.Timestamp(end).floor("D").to_pydatetime()
+    session = a_session_without_purchase(wh, day + timedelta(hours=2), end - timedelta(hours=3))
+    template = wh.read("SELECT * FROM events WHERE session_id = :s ORDER BY ts LIMIT 1", {"s": session.session_id})
+    writer.write("events", template.assign(event_id="late-purchase-2", ts=session.last_ts + timedelta(seconds=5),
+                                           type="purchase", revenue=50.0, order_id="late-order-2",
+                                           page="/checkout/complete"))
+    after = check_case(wh, start, end + timedelta(seconds=1), filters, tz)
+    matches = not filters.channel or session.channel in filters.channel
+    assert after["orders"] == before["orders"] + (1 if matches else 0)
+
+
 def a_session_without_purchase(wh: Warehouse, start: datetime, end: datetime) -> pd.Series:
     return wh.read("SELECT * FROM sessions WHERE first_ts >= :a AND last_ts < :b AND purchases = 0 "
                    "ORDER BY session_id LIMIT 1", {"a": start, "b": end}).iloc[0]

@@ -89,11 +89,16 @@ def _graph(chart_id: str, table: str) -> html.Div:
                                className="pulse-graph"), "monitoring", table, chart_id)
 
 
+PARTS = {}  # name -> part(filters, now, data, tz): what each part's callback answers, from the frame's data
+
+
 def view_part(name: str, outputs: int):
-    """A part of the view, `part(filters, now, data)`, as a callback of (as-of, URL search): its data from
-    the view's frame at that instant, prefetched or computed once for the three parts (pages/_prefetch.py).
-    An unusable URL changes nothing (the page shows the message naming the parameter)."""
+    """A part of the view, `part(filters, now, data, tz)`, as a callback of (as-of, URL search): its answer
+    made with the view's frame at that instant, prefetched or computed once for the three parts
+    (pages/_prefetch.py). An unusable URL changes nothing (the page shows the message naming the parameter)."""
     def decorate(part):
+        PARTS[name] = part
+
         def callback_(as_of, search):
             try:
                 filters = Filters.from_query(search or "")
@@ -103,10 +108,22 @@ def view_part(name: str, outputs: int):
             except FilterError:
                 return (no_update,) * outputs
             frame = PREFETCH.at(_prefetch.view_of(filters), as_of)
-            return _prefetch.once_per_frame(frame, name, lambda: part(filters, now, frame[name]))
+            return _prefetch.once_per_frame(frame, name, lambda: part(filters, now, frame[name], _state.timezone()))
         callback_.__doc__ = part.__doc__
         return callback_
     return decorate
+
+
+def _frame_with_answers(view, instant_ms: int) -> dict:
+    """The frame, and each part's answer made from it: the parts of a first load arrive a few hundred ms
+    after the page render started the frame, and find their figures and tiles already made instead of
+    making them then (tens of ms each, one after the other for the interpreter)."""
+    frame = _frame(view, instant_ms)
+    search, tz, _ = view
+    filters, now = Filters.from_query(search), datetime.fromtimestamp(instant_ms / 1000, timezone.utc)
+    for name, part in PARTS.items():
+        _prefetch.once_per_frame(frame, name, lambda: part(filters, now, frame[name], tz))
+    return frame
 
 
 def _frame(view, instant_ms: int) -> dict:
@@ -136,7 +153,7 @@ def _frame(view, instant_ms: int) -> dict:
     }
 
 
-PREFETCH = Prefetcher(_frame)
+PREFETCH = Prefetcher(_frame_with_answers)
 
 
 @callback(Output("as-of", "data"), Input("refresh-timer", "n_intervals"), State("url", "search"),
@@ -150,8 +167,8 @@ def tick(_, search):
 @callback(Output("freshness", "children"), Output("kpi-row", "children"),
           Input("as-of", "data"), State("url", "search"))
 @view_part("tiles", 2)
-def tiles(filters, now, data):
-    tz, table, totals = _state.timezone(), data["kpis"], data["totals"]
+def tiles(filters, now, data, tz):
+    table, totals = data["kpis"], data["totals"]
     spend_note = "not split by device or region" if (filters.device or filters.region) else None
     times = charts.iso_times(charts.local(totals.bucket, tz))
     return freshness(data["newest"], now, tz), [
@@ -169,9 +186,8 @@ def _totals(series: pd.DataFrame) -> pd.DataFrame:
 @callback(Output("chart-revenue", "figure"), Output("chart-sessions", "figure"), Output("chart-conversion", "figure"),
           Input("as-of", "data"), State("url", "search"))
 @view_part("trends", 3)
-def trends(filters, now, data):
-    tz, series, previous, labels, notes = (_state.timezone(), data["series"], data["previous"], data["labels"],
-                                           data["notes"])
+def trends(filters, now, data, tz):
+    series, previous, labels, notes = data["series"], data["previous"], data["labels"], data["notes"]
     figures = (charts.trend(series, previous, "revenue", "Revenue by channel", labels, tz, True, notes),
                charts.trend(series, previous, "sessions", "Sessions by channel", labels, tz, True, notes),
                charts.trend(_totals(series).assign(channel="all"), previous, "conversion_rate", "Conversion rate",
@@ -182,7 +198,7 @@ def trends(filters, now, data):
 @callback(Output("chart-mix", "figure"), Output("campaign-grid", "rowData"),
           Input("as-of", "data"), State("url", "search"))
 @view_part("tables", 2)
-def channel_tables(filters, now, data):
+def channel_tables(filters, now, data, tz):
     mix = charts.channel_mix(data["mix"], "revenue", "Revenue by channel")
     return (charts.filling(mix) if _kiosk(filters) else mix), rows(data["campaigns"])
 

@@ -31,6 +31,28 @@ def pool(level: str) -> ThreadPoolExecutor:
     if level not in LEVELS:
         raise ValueError(f"level={level!r}: must be one of {', '.join(LEVELS)}")
     with _lock:
-        if level not in _pools:
-            _pools[level] = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"pulse-{level}")
+        if level not in _pools or not _healthy(_pools[level]):
+            _pools[level] = _started(ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"pulse-{level}"))
         return _pools[level]
+
+
+def start() -> None:
+    """Start every level's workers now, rather than as the first work arrives."""
+    for level in LEVELS:
+        pool(level)
+
+
+def _started(executor: ThreadPoolExecutor) -> ThreadPoolExecutor:
+    """The executor with all its workers running (it would otherwise start one per task while none is
+    idle): they start once, up front, not in the middle of a refresh."""
+    everyone = threading.Barrier(WORKERS)
+    for ready in [executor.submit(everyone.wait) for _ in range(WORKERS)]:
+        ready.result()
+    return executor
+
+
+def _healthy(executor: ThreadPoolExecutor) -> bool:
+    """False once one of its workers has died: an executor counts dead workers among its own and never
+    replaces them, so tasks would queue for workers that are gone. (dash.testing's test server, stopping,
+    raises SystemExit in every thread started since it began, pool workers included.)"""
+    return all(thread.is_alive() for thread in getattr(executor, "_threads", ()))

@@ -8,6 +8,7 @@ import pytest
 from selenium.webdriver.chrome.options import Options
 
 from app import create_app
+from queries import side_by_side
 
 if shutil.which("chromium") and "DASH_TEST_CHROMEPATH" not in os.environ:
     os.environ["DASH_TEST_CHROMEPATH"] = shutil.which("chromium")
@@ -24,6 +25,14 @@ def pytest_setup_options():
                  "--no-first-run", "--disable-quic", "--disable-default-apps", "--window-size=1400,1000"):
         options.add_argument(flag)
     return options
+
+
+@pytest.fixture(scope="session", autouse=True)
+def query_pools():
+    """The queries' thread pools started before any test server: dash.testing's server, stopping, raises
+    SystemExit in every thread started since it began, and a pool worker killed that way loses the task
+    it takes next (queries/side_by_side.py replaces the pool, but not the task)."""
+    side_by_side.start()
 
 
 @pytest.fixture

@@ -219,3 +219,27 @@ def test_the_parts_of_a_tick_get_its_frame_after_a_newer_one_has_started():
     prefetcher.at("v", first + 700)                            # another viewer's, newer
     assert prefetcher.at("v", first)["call"] == 1              # the first tick's parts: not computed again
     assert compute.instants == [first, first + 700]
+
+
+def test_a_first_load_finds_its_parts_answers_already_made(writable):
+    """The monitoring page's render starts its frame, and the frame's thread also makes the three parts'
+    answers; the parts' requests then answer with those, each made once."""
+    from bench.monitoring import callback_payload, page_instant, page_payload
+    from pages import monitoring
+    from queries.filters import Filters
+
+    _, client = writable
+    dependencies = {d["output"]: d for d in client.get("/_dash-dependencies").get_json()}
+    page = next(d for key, d in dependencies.items() if "_pages_content" in key)
+    query = "from=now-24h&to=now&compare=previous&first_load_test=1"
+    instant = page_instant(client.post("/_dash-update-component", json=page_payload(page, query)).get_json())
+    with client.application.app_context():
+        view = _prefetch.view_of(Filters.from_query(query))
+    frame = monitoring.PREFETCH.at(view, instant, timeout=60)  # the render's frame, not a new one
+    made = dict(frame["answers"])
+    assert set(made) == {"tiles", "trends", "tables"}
+    tiles = next(d for key, d in dependencies.items() if "kpi-row" in key)
+    answer = client.post("/_dash-update-component", json=callback_payload(tiles, query, instant)).get_json()
+    cards = answer["response"]["kpi-row"]["children"]
+    assert len(cards) == len(made["tiles"][1]) == 13                # the 13 KPI tiles of docs/metrics.md
+    assert frame["answers"]["tiles"] is made["tiles"]                # answered with it, not made again

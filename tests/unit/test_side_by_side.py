@@ -3,6 +3,7 @@ equal pandas' over the raw events, and repeated calls start no new threads (each
 and under load requests queued for seconds on the lock held while a thread starts)."""
 import sys
 import threading
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -57,3 +58,21 @@ def test_repeated_comparisons_reuse_the_pools_threads_and_stay_exact(warehouse_p
 def test_an_unknown_level_is_named():
     with pytest.raises(ValueError, match="level='frames'"):
         side_by_side.pool("frames")
+
+
+def test_a_pool_whose_worker_died_is_replaced():
+    """A worker killed (as dash.testing kills every thread a test server started: SystemExit, which a
+    worker waiting for work meets when work arrives) must not leave a pool that queues tasks for it: once
+    it is gone, the next call gets a pool whose workers run them."""
+    import ctypes
+
+    level = side_by_side.pool("users")
+    worker = next(t for t in threading.enumerate() if t.name.startswith("pulse-users"))
+    assert ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(SystemExit)) == 1
+    for _ in range(side_by_side.WORKERS):  # wake every worker; the killed one dies (and loses the task it took)
+        level.submit(time.sleep, 0.01)
+    worker.join(timeout=5)
+    assert not worker.is_alive()
+    answers = [side_by_side.pool("users").submit(lambda i=i: i * i) for i in range(3 * side_by_side.WORKERS)]
+    assert [a.result(timeout=5) for a in answers] == [i * i for i in range(3 * side_by_side.WORKERS)]
+    assert side_by_side.pool("users") is not level

@@ -323,7 +323,9 @@ clientside_callback(
 # is written as none (no limit), as the server reads it.
 clientside_callback(
     """function (scenario, total, target, maxChange, lows, highs, locks, ids, shown, defaults, search) {
-        const number = value => value === null || value === undefined || value === '' ? '' : window.pulseNumber(value);
+        // an emptied number box reports NaN (null once it reaches the server): no number
+        const number = value => value === null || value === undefined || value === '' || Number.isNaN(Number(value))
+            ? '' : window.pulseNumber(value);
         const text = value => value === null || value === undefined ? '' : String(value).trim();
         const channels = ids.map(id => id.channel);
         const bounds = channels.map((channel, k) => [channel, text(lows[k]), text(highs[k])])

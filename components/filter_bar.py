@@ -1,11 +1,12 @@
 """The filter bar shared by the views: time range, comparison, and the four dimensions. It holds no state
-of its own: every change is written to the URL's query string, and the page re-renders from the URL."""
+of its own: every change is written to the URL's query string (in the browser, assets/pulse_url.js), and the
+page re-renders from the URL."""
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, clientside_callback, dcc, html
 
-from queries.filters import DIMENSIONS, FilterError, Filters
+from queries.filters import DIMENSIONS, Filters
 
 # (label, from, to): Grafana's quick ranges that an e-commerce team uses.
 TIME_PRESETS = (
@@ -51,15 +52,15 @@ def filter_bar(filters: Filters, options: dict[str, list[dict]], comparison: boo
             options.get(dim, []), list(getattr(filters, dim)), id=f"filter-{dim}", multi=True,
             placeholder=f"All {dim}s"), chrome="filters"))
     controls.append(dcc.Store(id="filter-defaults", data=(defaults or Filters()).to_query()))
+    controls.append(dcc.Store(id="filter-shown", data=shown_filters(filters)))
     return dbc.Row(controls, className="filter-bar g-2 mb-3", id="filter-bar")
 
 
-def _filters_of(search: str | None, defaults: str | None) -> Filters:
-    """The URL's filters, read as the view reads them (with its defaults); fresh ones if unusable."""
-    try:
-        return Filters.from_query(search or "", Filters.from_query(defaults or ""))
-    except FilterError:
-        return Filters()  # the URL was unusable; the controls now define a fresh, valid one
+def shown_filters(filters: Filters) -> dict:
+    """The filters as the controls report them (what the view was drawn with), keyed as in the URL."""
+    dates = _absolute_dates(filters)
+    return {"range": range_value(filters.start, filters.end), "start_date": dates[0], "end_date": dates[1],
+            "compare": filters.compare, **{dim: ",".join(getattr(filters, dim)) for dim in DIMENSIONS}}
 
 
 def _absolute_dates(filters: Filters) -> tuple[str | None, str | None]:
@@ -67,18 +68,6 @@ def _absolute_dates(filters: Filters) -> tuple[str | None, str | None]:
     if all(len(v) == 10 and v[4] == "-" for v in (filters.start, filters.end)):
         return filters.start, filters.end
     return None, None
-
-
-@callback(Output("url", "search", allow_duplicate=True), Input("filter-dates", "start_date"),
-          Input("filter-dates", "end_date"), State("url", "search"), State("filter-defaults", "data"),
-          prevent_initial_call=True)
-def write_dates_to_url(start_date, end_date, search, defaults):
-    """Both dates picked: an absolute range of whole days (the end date included)."""
-    if not (start_date and end_date):
-        return no_update
-    filters = _filters_of(search, defaults)
-    new = filters.with_changes(start=start_date[:10], end=end_date[:10])
-    return no_update if new == filters else "?" + new.to_query()
 
 
 def _control(label: str, control, hidden: bool = False, wide: bool = False, chrome: str = "filters") -> dbc.Col:
@@ -89,21 +78,33 @@ def _control(label: str, control, hidden: bool = False, wide: bool = False, chro
                    className="d-none" if hidden else f"chrome-{chrome}")
 
 
-@callback(
+# Any change of the filters becomes the URL, which redraws the view (a link restores it). In the browser, so that
+# a choice made while the view redraws is kept (assets/pulse_url.js says why); only what differs from what the
+# view was drawn with (`filter-shown`) is applied, so the redrawn controls reporting their own values change
+# nothing. A time range comes from the preset menu, or from the date picker once both dates are picked (whole
+# days, the end date included).
+clientside_callback(
+    """function (range, startDate, endDate, compare, channel, campaign, device, region, shown, defaults, search) {
+        const none = dash_clientside.no_update;
+        if (!shown) { return none; }
+        const changes = {};
+        if (range && range !== shown.range) {
+            [changes.from, changes.to] = range.split('|');
+        } else if (startDate && endDate
+                   && (startDate.slice(0, 10) !== shown.start_date || endDate.slice(0, 10) !== shown.end_date)) {
+            [changes.from, changes.to] = [startDate.slice(0, 10), endDate.slice(0, 10)];
+        }
+        if (compare && compare !== shown.compare) { changes.compare = compare; }
+        const dimensions = {channel: channel, campaign: campaign, device: device, region: region};
+        Object.keys(dimensions).forEach(dim => {
+            const chosen = (dimensions[dim] || []).join(',');
+            if (chosen !== shown[dim]) { changes[dim] = chosen; } });
+        if (!Object.keys(changes).length) { return none; }
+        return window.pulseSearchWith(search, changes, defaults);  // assets/pulse_url.js
+    }""",
     Output("url", "search"),
-    Input("filter-range", "value"),
-    Input("filter-compare", "value"),
-    *[Input(f"filter-{dim}", "value") for dim in DIMENSIONS],
-    State("url", "search"),
-    State("filter-defaults", "data"),
+    Input("filter-range", "value"), Input("filter-dates", "start_date"), Input("filter-dates", "end_date"),
+    Input("filter-compare", "value"), *[Input(f"filter-{dim}", "value") for dim in DIMENSIONS],
+    State("filter-shown", "data"), State("filter-defaults", "data"), State("url", "search"),
     prevent_initial_call=True,
 )
-def write_filters_to_url(time_range, compare, *rest):
-    *dimension_values, search, defaults = rest
-    filters = _filters_of(search, defaults)
-    start, end = (time_range or range_value(filters.start, filters.end)).split(_SEPARATOR, 1)
-    changes = {dim: tuple(values or ()) for dim, values in zip(DIMENSIONS, dimension_values)}
-    new = filters.with_changes(start=start, end=end, compare=compare or filters.compare, **changes)
-    if new == filters:  # a control reporting the value it was rendered with: nothing to navigate to
-        return no_update
-    return "?" + new.to_query()

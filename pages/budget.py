@@ -8,6 +8,7 @@ what-if inputs are a scratchpad: their prediction updates live, and saving one s
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import dash
@@ -15,7 +16,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from dash import ALL, Input, Output, State, callback, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 from flask import current_app
 from plotly.subplots import make_subplots
 
@@ -112,7 +113,14 @@ def _source_bar(wh, request: q.OptimizeRequest) -> dbc.Row:
                 request.source),
         _select("budget-dataset", "Media-mix dataset", [("–", "")] + [(d, d) for d in datasets],
                 request.dataset or "", hidden=request.source != "mmm"),
+        dcc.Store(id="budget-source-shown", data=shown_source(request)),
     ], className="g-2 mb-3 align-items-end")
+
+
+def shown_source(request: q.OptimizeRequest) -> dict:
+    """The source bar's settings as its controls report them (what the view was drawn with), keyed as in the URL."""
+    return {"attribution": request.attribution, "source": request.source,
+            "dataset": (request.dataset or "") if request.source == "mmm" else ""}
 
 
 def _select(select_id, title, choices, value, hidden=False) -> dbc.Col:
@@ -223,7 +231,22 @@ def _optimizer_form(request: q.OptimizeRequest, responses: q.Responses) -> html.
                                           value=c in request.locked), width=3)], className="g-1")
             for c in responses.fits]
     return html.Div([top, html.Details([html.Summary("Bounds and locks per channel", className="small"), *rows],
-                                       open=bool(request.bounds or request.locked), className="mb-2")])
+                                       open=bool(request.bounds or request.locked), className="mb-2"),
+                     dcc.Store(id="budget-optimizer-shown", data=shown_optimizer(request, list(responses.fits)))])
+
+
+def shown_optimizer(request: q.OptimizeRequest, channels: list[str]) -> dict:
+    """The optimizer's settings as its controls report them (what the view was drawn with), spelt as the
+    browser writes them to the URL: numbers as shown in their boxes (rounded to 4 places) in Python's `g`
+    format, bounds and locks of the channels with a row, in their order."""
+    def number(value) -> str:
+        return "" if value is None else f"{round(value, 4):g}"
+    target = request.target_cpa if request.scenario == "target_cpa" else request.target_roas
+    ends = {c: (_bound_text(request, c, 0), _bound_text(request, c, 1)) for c in channels}
+    return {"scenario": request.scenario, "total": number(request.total_budget), "target": number(target),
+            "max_change": number(request.max_change) or "none",
+            "bounds": ",".join(f"{c}:{low}:{high}" for c, (low, high) in ends.items() if low or high),
+            "locked": ",".join(c for c in channels if c in request.locked)}
 
 
 def _number(input_id, title, value, hidden=False) -> dbc.Col:
@@ -267,40 +290,62 @@ def _pacing_section(wh) -> html.Div:
 
 # -- callbacks -------------------------------------------------------------------------------------------
 
-@callback(Output("url", "search", allow_duplicate=True),
-          Input("budget-attribution", "value"), Input("budget-source", "value"), Input("budget-dataset", "value"),
-          State("url", "search"), prevent_initial_call=True)
-def write_source_to_url(attribution, source, dataset, search):
-    if source == "mmm" and not dataset:  # media mix needs a dataset: take the first one imported
-        names = list(q.mmm_datasets(_state.warehouse()).name)
-        dataset = names[0] if names else None
-    return _with_changes(search, attribution=attribution, source=source,
-                         dataset=dataset if source == "mmm" else None)
+# The source bar's and the optimizer's settings become the URL in the browser, so that a setting changed while the
+# view redraws is kept (assets/pulse_url.js says why). Only the settings that differ from what the view was drawn
+# with (`budget-*-shown`) are applied; a setting at its default is left out of the URL (every view has one URL),
+# and nothing is written when the URL already says it all.
+_WRITE_SETTINGS = """
+    const none = dash_clientside.no_update;
+    if (!shown) { return none; }
+    const changes = {};
+    Object.keys(chosen).filter(key => chosen[key] !== shown[key]).forEach(key => { changes[key] = chosen[key]; });
+    if (!Object.keys(changes).length) { return none; }
+    const params = new URLSearchParams(search || ''), urlDefaults = %s;
+    Object.keys(urlDefaults).forEach(key => {
+        if ((key in changes ? changes[key] : params.get(key)) === urlDefaults[key]) { changes[key] = ''; } });
+    if (Object.keys(changes).every(key => changes[key] === (params.get(key) || ''))) { return none; }
+    return window.pulseSearchWith(search, changes, defaults);  // assets/pulse_url.js
+""" % json.dumps(URL_DEFAULTS)
 
+# Media mix needs a dataset: without one chosen, the first imported (the menu's first name).
+clientside_callback(
+    """function (attribution, source, dataset, datasets, shown, defaults, search) {
+        const first = (datasets || []).map(d => d.value).filter(Boolean)[0] || '';
+        const chosen = {attribution: attribution, source: source,
+                        dataset: source === 'mmm' ? (dataset || first) : ''};""" + _WRITE_SETTINGS + "}",
+    Output("url", "search", allow_duplicate=True),
+    Input("budget-attribution", "value"), Input("budget-source", "value"), Input("budget-dataset", "value"),
+    State("budget-dataset", "options"), State("budget-source-shown", "data"), State("filter-defaults", "data"),
+    State("url", "search"), prevent_initial_call=True,
+)
 
-@callback(Output("url", "search", allow_duplicate=True),
-          Input("budget-scenario", "value"), Input("budget-total", "value"), Input("budget-target", "value"),
-          Input("budget-max-change", "value"), Input({"type": "budget-min", "channel": ALL}, "value"),
-          Input({"type": "budget-max", "channel": ALL}, "value"), Input({"type": "budget-lock", "channel": ALL}, "value"),
-          State({"type": "budget-min", "channel": ALL}, "id"), State("url", "search"), prevent_initial_call=True)
-def write_optimizer_to_url(scenario, total, target, max_change, lows, highs, locks, ids, search):
-    """Any change of the optimizer's settings becomes the URL, which redraws the view (a link restores it)."""
-    channels = [i["channel"] for i in ids]
-    bounds = ",".join(f"{c}:{(a or '').strip()}:{(b or '').strip()}" for c, a, b in zip(channels, lows, highs)
-                      if (a or "").strip() or (b or "").strip())
-    return _with_changes(search, scenario=scenario, total=_text(total), target=_text(target),
-                         max_change="none" if max_change in (None, "") else _text(max_change), bounds=bounds or None,
-                         locked=",".join(c for c, on in zip(channels, locks) if on) or None)
+# Bounds are channel:min:max for the channels given one (`bounds=paid_search::1.2x`); an empty maximum change
+# is written as none (no limit), as the server reads it.
+clientside_callback(
+    """function (scenario, total, target, maxChange, lows, highs, locks, ids, shown, defaults, search) {
+        // an emptied number box reports NaN (null once it reaches the server): no number
+        const number = value => value === null || value === undefined || value === '' || Number.isNaN(Number(value))
+            ? '' : window.pulseNumber(value);
+        const text = value => value === null || value === undefined ? '' : String(value).trim();
+        const channels = ids.map(id => id.channel);
+        const bounds = channels.map((channel, k) => [channel, text(lows[k]), text(highs[k])])
+            .filter(([, low, high]) => low || high).map(parts => parts.join(':')).join(',');
+        const chosen = {scenario: scenario || '', total: number(total), target: number(target),
+                        max_change: number(maxChange) || 'none', bounds: bounds,
+                        locked: channels.filter((channel, k) => locks[k]).join(',')};""" + _WRITE_SETTINGS + "}",
+    Output("url", "search", allow_duplicate=True),
+    Input("budget-scenario", "value"), Input("budget-total", "value"), Input("budget-target", "value"),
+    Input("budget-max-change", "value"), Input({"type": "budget-min", "channel": ALL}, "value"),
+    Input({"type": "budget-max", "channel": ALL}, "value"), Input({"type": "budget-lock", "channel": ALL}, "value"),
+    State({"type": "budget-min", "channel": ALL}, "id"), State("budget-optimizer-shown", "data"),
+    State("filter-defaults", "data"), State("url", "search"), prevent_initial_call=True,
+)
 
 
 @callback(Output("url", "search", allow_duplicate=True), Input("budget-compare", "value"), State("url", "search"),
           prevent_initial_call=True)
 def write_comparison_to_url(names, search):
     return _with_changes(search, scenarios=",".join(names or []) or None)
-
-
-def _text(value) -> str | None:
-    return None if value in (None, "") else f"{float(value):g}"
 
 
 def _with_changes(search, **changes) -> str:

@@ -124,15 +124,15 @@ def _verdicts(result: ExperimentResult) -> html.Div:
 # redrawn pickers report their values (the same callback, asked again), and those, the old ones, would win.
 # Only what differs from what the view was drawn with (`experiment-shown`) is applied to the URL.
 clientside_callback(
-    """function (experiment, metric, mode, shown, search) {
+    """function (experiment, metric, mode, shown, defaults, search) {
         if (!shown) { return dash_clientside.no_update; }
         const chosen = {experiment: experiment, metric: metric, mode: mode}, changes = {};
         Object.keys(chosen).filter(key => chosen[key] && chosen[key] !== shown[key])
             .forEach(key => { changes[key] = chosen[key]; });
         if (!Object.keys(changes).length) { return dash_clientside.no_update; }
-        return window.pulseSearchWith(search, changes);  // assets/pulse_url.js
+        return window.pulseSearchWith(search, changes, defaults);  // assets/pulse_url.js
     }""",
     Output("url", "search", allow_duplicate=True), Input("experiment-picker", "value"),
     Input("metric-picker", "value"), Input("mode-picker", "value"), State("experiment-shown", "data"),
-    State("url", "search"), prevent_initial_call=True,
+    State("filter-defaults", "data"), State("url", "search"), prevent_initial_call=True,
 )

@@ -184,7 +184,7 @@ def _dropoff_export(options: FunnelOptions, labels: list[str]) -> dbc.Row:
 # written at once, and only what differs from the options the view was drawn with (`funnel-shown`) is
 # applied to the URL, so the redrawn controls reporting their own values change nothing.
 clientside_callback(
-    """function (steps, count, span, order, breakdown, interval, shown, search) {
+    """function (steps, count, span, order, breakdown, interval, shown, defaults, search) {
         const none = dash_clientside.no_update;
         if (!shown) { return none; }
         const picked = steps.filter(Boolean);
@@ -195,12 +195,13 @@ clientside_callback(
         if (!changed.length || picked.length < 2 || new Set(picked).size < picked.length) { return none; }
         const changes = {};
         changed.forEach(key => { changes[key] = chosen[key]; });
-        return window.pulseSearchWith(search, changes);  // assets/pulse_url.js
+        return window.pulseSearchWith(search, changes, defaults);  // assets/pulse_url.js
     }""",
     Output("url", "search", allow_duplicate=True),
     Input({"type": "funnel-step", "slot": dash.ALL}, "value"), Input("funnel-count", "value"),
     Input("funnel-window", "value"), Input("funnel-order", "value"), Input("funnel-breakdown", "value"),
-    Input("funnel-interval", "value"), State("funnel-shown", "data"), State("url", "search"),
+    Input("funnel-interval", "value"), State("funnel-shown", "data"), State("filter-defaults", "data"),
+    State("url", "search"),
     prevent_initial_call=True,
 )
 

@@ -72,6 +72,7 @@ def layout(filters: Filters, start, end):
         dcc.Interval(id="refresh-timer", interval=(refresh or 3600) * 1000, disabled=refresh is None),
         dcc.Interval(id="clock", interval=1000),
         dcc.Store(id="as-of", data=as_of),
+        dcc.Store(id="refresh-shown", data=filters.extra.get("refresh", "off")),
         html.Div(id="freshness"),
         with_menu(dbc.Row(id="kpi-row", className="g-2"), "monitoring", "kpis"),
         dbc.Row([dbc.Col(_graph("chart-revenue", "revenue"), lg=6), dbc.Col(_graph("chart-sessions", "sessions"), lg=6)]),
@@ -243,28 +244,32 @@ def add_annotation(_, when, kind, text):
     return dbc.Alert(f"Added: {kind} at {when}", color="success", duration=4000), now_ms()
 
 
-@callback(Output("url", "search", allow_duplicate=True), Input("filter-refresh", "value"),
-          State("url", "search"), prevent_initial_call=True)
-def write_refresh_to_url(value, search):
-    filters = Filters.from_query(search or "")
-    if filters.extra.get("refresh", "off") == value:
-        return no_update
-    extra = {**filters.extra, "refresh": value}
-    return "?" + filters.with_changes(extra=extra).to_query()
+# The refresh menu and a click on a channel in a chart write the URL in the browser, so that a choice made while
+# the view redraws is kept (assets/pulse_url.js says why). Only a refresh that differs from the one the view was
+# drawn with (`refresh-shown`) is applied; the redrawn charts hold no click.
+clientside_callback(
+    """function (value, shown, defaults, search) {
+        if (!value || !shown || value === shown) { return dash_clientside.no_update; }
+        return window.pulseSearchWith(search, {refresh: value}, defaults);  // assets/pulse_url.js
+    }""",
+    Output("url", "search", allow_duplicate=True), Input("filter-refresh", "value"), State("refresh-shown", "data"),
+    State("filter-defaults", "data"), State("url", "search"), prevent_initial_call=True,
+)
 
-
-@callback(Output("url", "search", allow_duplicate=True),
-          Input("chart-revenue", "clickData"), Input("chart-sessions", "clickData"), Input("chart-mix", "clickData"),
-          State("url", "search"), prevent_initial_call=True)
-def cross_filter(revenue_click, sessions_click, mix_click, search):
-    """Clicking a channel in a chart filters the view by that channel."""
-    click = dash.ctx.triggered[0]["value"] if dash.ctx.triggered else None
-    points = (click or {}).get("points") or []
-    channel = points[0].get("customdata") if points else None
-    if not isinstance(channel, str):
-        return no_update
-    filters = Filters.from_query(search or "")
-    return "?" + filters.with_changes(channel=(channel,)).to_query()
+# Clicking a channel in a chart filters the view by that channel.
+clientside_callback(
+    """function (revenueClick, sessionsClick, mixClick, defaults, search) {
+        const triggered = dash_clientside.callback_context.triggered;
+        const click = triggered && triggered.length ? triggered[0].value : null;
+        const points = (click || {}).points || [];
+        const channel = points.length ? points[0].customdata : null;
+        if (typeof channel !== 'string') { return dash_clientside.no_update; }
+        return window.pulseSearchWith(search, {channel: channel}, defaults);  // assets/pulse_url.js
+    }""",
+    Output("url", "search", allow_duplicate=True),
+    Input("chart-revenue", "clickData"), Input("chart-sessions", "clickData"), Input("chart-mix", "clickData"),
+    State("filter-defaults", "data"), State("url", "search"), prevent_initial_call=True,
+)
 
 
 clientside_callback(

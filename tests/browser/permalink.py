@@ -100,15 +100,32 @@ def fresh_session(tmp_path, link: str):
         yield fresh
 
 
-# Chooses `first` (a select's id and value); then, when the server's answer with the view redrawn for it arrives
-# and before the page draws it, chooses `second` on the controls still shown: as a person's second click lands
-# while the view redraws. Done in the page, where it can be timed to that answer (the one for Dash Pages'
-# content, once the URL carries `marker`); true if the view was drawn before the second choice.
+# Makes the `first` choice; then, when the server's answer with the view redrawn for it arrives and before the page
+# draws it, makes the `second` on the controls still shown: as a person's second click lands while the view
+# redraws. Done in the page, where it can be timed to that answer (the one for Dash Pages' content, once the URL
+# carries `marker`); true if the view was drawn before the second choice.
+# A choice is [how, element id, value]: `select` picks an option of a native <select> as a person does (its
+# value set, a change event); `props` sets a Dash component's value as its own onChange does (a dcc.Dropdown's
+# menu, a debounced input's Enter), through dash_clientside.set_props; `click` clicks the element (a checkbox);
+# `chart` clicks the point of the chart whose customdata is `value` (plotly's hover then its click event, what
+# a click on the bar emits).
 RACE = """
-const [first, firstValue, second, secondValue, marker, done] = arguments;
-const one = document.getElementById(first), two = document.getElementById(second);
+const [first, second, marker, done] = arguments;
+const element = id => document.getElementById(id);
 const set = Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, 'value').set;
-const pick = (el, value) => { set.call(el, value); el.dispatchEvent(new Event('change', {bubbles: true})); };
+const choose = ([how, id, value]) => {
+    const el = element(id);
+    if (how === 'select') { set.call(el, value); el.dispatchEvent(new Event('change', {bubbles: true})); }
+    else if (how === 'props') { window.dash_clientside.set_props(id.startsWith('{') ? JSON.parse(id) : id, {value: value}); }
+    else if (how === 'click') { el.click(); }
+    else if (how === 'chart') {
+        const gd = el.querySelector('.js-plotly-plot');
+        const curve = gd.data.findIndex(t => Array.from(t.customdata || []).includes(value));
+        window.Plotly.Fx.hover(gd, [{curveNumber: curve, pointNumber: Array.from(gd.data[curve].customdata).indexOf(value)}]);
+        gd.emit('plotly_click', {points: gd._hoverdata, event: new MouseEvent('click')});
+    }
+};
+const two = element(second[1]);
 const fetch_ = window.fetch;
 window.fetch = function (url, options) {
     const answer = fetch_.apply(this, arguments);
@@ -118,15 +135,17 @@ window.fetch = function (url, options) {
     window.fetch = fetch_;
     return answer.then(response => {
         const drawn = !document.body.contains(two);
-        if (!drawn) { pick(two, secondValue); }
+        if (!drawn) { choose(second); }
         done(drawn);
         return response;
     });
 };
-pick(one, firstValue);
+choose(first);
 """
 
 
-def choose_while_redrawing(duo, first: tuple[str, str], second: tuple[str, str], marker: str) -> None:
-    drawn = duo.driver.execute_async_script(RACE, *first, *second, marker)
+def choose_while_redrawing(duo, first: tuple, second: tuple, marker: str) -> None:
+    """`first` and `second`: (how, id, value) as RACE reads them, or (id, value) of a native <select>."""
+    choices = [list(c) if len(c) == 3 else ["select", *c] for c in (first, second)]
+    drawn = duo.driver.execute_async_script(RACE, *choices, marker)
     assert drawn is False, "the view was drawn before the second choice: the race did not happen"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from dash.testing.wait import until
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
@@ -106,4 +107,52 @@ def test_a_what_if_split_is_saved_and_compared(start_pulse, warehouse):
     stored = q.saved_scenarios(warehouse, "attribution", None)["more affiliate"]
     assert stored["affiliate"] == 150.0
     assert money(cell(duo, "budget-comparison", "Predicted outcome", "more affiliate")) == round(predicted)
+    assert duo.get_logs() == []
+
+
+# A second setting made on the controls still shown while the view redraws for the first (a person clicking
+# fast): (first, second) as tests/browser/permalink.py's race takes them, the URL's marker of the first, the
+# URL keys both leave, and the optimizer request they make.
+LOCK = '{"channel":"display","type":"budget-lock"}'
+SEARCH_MAX = '{"channel":"paid_search","type":"budget-max"}'
+RACES = {
+    "attribution, then max change": (("select", "budget-attribution", "linear"), ("props", "budget-max-change", 0.2),
+                                     "attribution=linear", {"attribution": "linear", "max_change": "0.2"},
+                                     {"attribution": "linear", "max_change": 0.2}),
+    "max change, then a lock": (("props", "budget-max-change", 0.2), ("click", LOCK, None), "max_change=0.2",
+                                {"max_change": "0.2", "locked": "display"}, {"max_change": 0.2, "locked": ["display"]}),
+    "a lock, then a bound": (("click", LOCK, None), ("props", SEARCH_MAX, "1.2x"), "locked=display",
+                             {"locked": "display", "bounds": "paid_search::1.2x"},
+                             {"locked": ["display"], "bounds": {"paid_search": [None, "1.2x"]}}),
+    "max change, then the scenario": (("props", "budget-max-change", 0.2), ("select", "budget-scenario", "target_roas"),
+                                      "max_change=0.2", {"max_change": "0.2", "scenario": "target_roas"}, None),
+}
+
+
+@pytest.mark.parametrize("race", RACES, ids=list(RACES))
+def test_a_setting_changed_while_the_view_redraws_is_kept(start_pulse, warehouse, race):
+    from tests.browser.permalink import choose_while_redrawing, settled
+    first, second, marker, keys, request = RACES[race]
+    duo = start_pulse("/budget?" + QUERY)
+    duo.wait_for_element("#budget-plan .ag-row", timeout=30)
+    settled(duo)
+    choose_while_redrawing(duo, first, second, marker)
+    settled(duo)
+    assert {k: query_of(duo).get(k) for k in keys} == {k: [v] for k, v in keys.items()}
+    assert query_of(duo)["from"] == [f"{START:%Y-%m-%dT%H:%M:%S}Z"]   # the filters stay
+    controls = duo.driver.execute_script("""
+        const value = id => { const el = document.getElementById(id); return el ? el.value : null; };
+        const lock = document.getElementById(arguments[0]);
+        return {attribution: value('budget-attribution'), scenario: value('budget-scenario'),
+                max_change: value('budget-max-change'), bound: value(arguments[1]), locked: lock && lock.checked};""",
+        LOCK, SEARCH_MAX)
+    assert controls["attribution"] == keys.get("attribution", "last_click")
+    assert controls["scenario"] == keys.get("scenario", "max_response")
+    assert controls["max_change"] == keys.get("max_change", f"{q.DEFAULT_MAX_CHANGE:g}")
+    assert controls["locked"] is ("locked" in keys)
+    assert controls["bound"] == ("1.2x" if "bounds" in keys else "")
+    if request:
+        until(lambda: plan_matches(duo, expected_plan(warehouse, **request)), timeout=30)
+    else:   # a target scenario without its target yet: the view asks for it
+        duo.wait_for_contains_text("#budget-message", "Give a target ROAS", timeout=20)
     assert duo.get_logs() == []

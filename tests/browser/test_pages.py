@@ -207,3 +207,69 @@ def test_an_annotation_added_on_the_page_is_stored_and_drawn(dash_duo, tmp_path,
     assert "hotfix" not in duo.find_element("#chart-revenue").text  # the kind labels the span; text on hover
     assert duo.get_logs() == []
     warehouse.dispose()
+
+
+# -- a second choice made while the view redraws for the first (a person clicking fast) ------------------------
+
+def _monitoring_settled(duo) -> None:
+    from tests.browser.permalink import settled
+    duo.wait_for_element(kpi_selector("sessions"), timeout=30)
+    duo.wait_for_element("#chart-mix .bars .point path", timeout=30)
+    settled(duo)
+
+
+def _dropdown_text(duo, selector: str) -> str:
+    """What a dcc.Dropdown shows: its (first) choice's label."""
+    return duo.find_element(selector).text.split("\n")[0]
+
+
+def test_a_filter_chosen_while_the_view_redraws_is_kept(start_pulse, raw):
+    """A channel chosen in the filter bar still shown while the view redraws for a device: both stay in the URL,
+    the dropdowns and the tiles."""
+    from tests.browser.permalink import choose_while_redrawing, settled
+    duo = start_pulse("/?" + WEEK_QUERY)
+    _monitoring_settled(duo)
+    choose_while_redrawing(duo, ("props", "filter-device", ["mobile"]), ("props", "filter-channel", ["email"]),
+                           "device=mobile")
+    settled(duo)
+    query = parse_qs(urlparse(duo.driver.current_url).query)
+    assert query.get("device") == ["mobile"] and query.get("channel") == ["email"]
+    assert _dropdown_text(duo, "#filter-device") == "Mobile" and _dropdown_text(duo, "#filter-channel") == "Email"
+    expected = reference.kpis(raw["events"], raw["ad_spend"], *WEEK, device=("mobile",), channel=("email",))
+    duo.wait_for_text_to_equal(kpi_selector("sessions"), formatting.integer(expected["sessions"]), timeout=20)
+    assert text_of(duo, kpi_selector("revenue")) == formatting.money(expected["revenue"])
+    assert duo.get_logs() == []
+
+
+def test_a_refresh_chosen_while_the_view_redraws_is_kept(start_pulse, raw):
+    """The refresh menu still shown while the view redraws for a device: both stay in the URL and the controls."""
+    from tests.browser.permalink import choose_while_redrawing, settled
+    duo = start_pulse("/?" + WEEK_QUERY)
+    _monitoring_settled(duo)
+    choose_while_redrawing(duo, ("props", "filter-device", ["mobile"]), ("props", "filter-refresh", "300"),
+                           "device=mobile")
+    settled(duo)
+    query = parse_qs(urlparse(duo.driver.current_url).query)
+    assert query.get("device") == ["mobile"] and query.get("refresh") == ["300"]
+    assert _dropdown_text(duo, "#filter-device") == "Mobile" and _dropdown_text(duo, "#filter-refresh") == "5 min"
+    expected = reference.kpis(raw["events"], raw["ad_spend"], *WEEK, device=("mobile",))
+    duo.wait_for_text_to_equal(kpi_selector("sessions"), formatting.integer(expected["sessions"]), timeout=20)
+    assert duo.get_logs() == []
+
+
+def test_a_chart_click_made_while_the_view_redraws_is_kept(start_pulse, raw):
+    """The channel mix's largest bar clicked on the chart still shown while the view redraws for a device: the
+    channel and the device both stay in the URL, the dropdowns and the tiles."""
+    from tests.browser.permalink import choose_while_redrawing, settled
+    duo = start_pulse("/?" + WEEK_QUERY)
+    _monitoring_settled(duo)
+    chosen = reference.scoped(raw["events"], *WEEK)
+    top = chosen[chosen.type == "purchase"].groupby("session_channel").revenue.sum().idxmax()
+    choose_while_redrawing(duo, ("props", "filter-device", ["mobile"]), ("chart", "chart-mix", top), "device=mobile")
+    settled(duo)
+    query = parse_qs(urlparse(duo.driver.current_url).query)
+    assert query.get("device") == ["mobile"] and query.get("channel") == [top]
+    assert _dropdown_text(duo, "#filter-device") == "Mobile"
+    expected = reference.kpis(raw["events"], raw["ad_spend"], *WEEK, device=("mobile",), channel=(top,))
+    duo.wait_for_text_to_equal(kpi_selector("sessions"), formatting.integer(expected["sessions"]), timeout=20)
+    assert duo.get_logs() == []

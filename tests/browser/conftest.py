@@ -47,15 +47,3 @@ def start_pulse(dash_duo, warehouse):
         dash_duo.wait_for_page(url=dash_duo.server.url + path, timeout=20)
         return dash_duo
     return start
-
-
-@pytest.fixture(autouse=True)
-def fresh_query_pools():
-    """dash.testing stops a test's server by raising SystemExit in every thread started during the test, the
-    workers of the long-lived query pools (queries/side_by_side.py) among them; a pool whose workers were
-    killed runs nothing more, and the next test's monitoring frames would wait on it forever. Each test starts
-    with pools of its own."""
-    from queries import side_by_side
-    with side_by_side._lock:
-        side_by_side._pools.clear()
-    yield

@@ -42,8 +42,12 @@ RECENT_FRAMES = 400   # frames remembered by instant, across views; the oldest g
 
 
 class Prefetcher:
-    def __init__(self, compute: Callable[[Hashable, int], Any]):
+    def __init__(self, compute: Callable[[Hashable, int], Any],
+                 prepare: Callable[[Hashable, int, Any], None] | None = None):
         self._compute = compute                                   # compute(view, instant_ms) -> frame
+        # prepare(view, instant_ms, frame): work on a frame once it is shown to its waiters (the parts'
+        # answers), in the thread that computed it; a part asking meanwhile makes its own (once_per_frame)
+        self._prepare = prepare
         self._lock = threading.Lock()
         self._frames: dict[Hashable, tuple[int, Future]] = {}    # view -> newest frame (instant, result)
         # The last few frames of every view by instant: the parts of a refresh ask for their tick's instant,
@@ -150,13 +154,20 @@ class Prefetcher:
     def _fill(self, view: Hashable, instant_ms: int, result: Future) -> None:
         began = time.perf_counter()
         try:
-            result.set_result(self._compute(view, instant_ms))
+            frame = self._compute(view, instant_ms)
+            result.set_result(frame)
         except Exception as error:  # noqa: BLE001 - every waiter gets the error; a later call tries again
             log.warning("computing %r at %s failed: %s", view, instant_ms, error)
             result.set_exception(error)
+            frame = None
         with self._lock:
             if view in self._frames:  # not a view forgotten meanwhile
                 self._cost[view] = time.perf_counter() - began
+        if frame is not None and self._prepare is not None:
+            try:
+                self._prepare(view, instant_ms, frame)
+            except Exception as error:  # noqa: BLE001 - a part asking makes its answer and meets the error
+                log.warning("preparing %r at %s failed: %s", view, instant_ms, error)
 
     def _lead(self, view: Hashable, refresh_s: float) -> float:
         return min(max(MIN_LEAD, 2 * self._cost.get(view, MIN_LEAD)), refresh_s / 2)
@@ -187,13 +198,26 @@ class Prefetcher:
 
 
 def once_per_frame(frame: dict, part: str, make: Callable[[], Any]) -> Any:
-    """What `make()` answers for a part of a frame, made once for every viewer shown that frame: a part's
-    answer depends only on the view and its instant, which the frame is for (two viewers asking at the same
-    moment may both make it; the answers are equal)."""
-    answers = frame.setdefault("answers", {})
-    if part not in answers:
-        answers[part] = make()
-    return answers[part]
+    """What `make()` answers for a part of a frame, made once for every viewer shown that frame (the first
+    to ask makes it, the others wait for it): a part's answer depends only on the view and its instant,
+    which the frame is for."""
+    with _ANSWERS_LOCK:
+        answers = frame.setdefault("answers", {})
+        answer = answers.get(part)
+        owner = answer is None
+        if owner:
+            answer = answers[part] = Future()
+    if owner:
+        try:
+            answer.set_result(make())
+        except Exception as error:  # noqa: BLE001 - the waiters get it; the answer is made again next time
+            answer.set_exception(error)
+            with _ANSWERS_LOCK:
+                answers.pop(part, None)
+    return answer.result()
+
+
+_ANSWERS_LOCK = threading.Lock()
 
 
 def _after_response(run: Callable[[], None]) -> None:

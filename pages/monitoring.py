@@ -115,16 +115,14 @@ def view_part(name: str, outputs: int):
     return decorate
 
 
-def _frame_with_answers(view, instant_ms: int) -> dict:
-    """The frame, and each part's answer made from it: the parts of a first load arrive a few hundred ms
-    after the page render started the frame, and find their figures and tiles already made instead of
-    making them then (tens of ms each, one after the other for the interpreter)."""
-    frame = _frame(view, instant_ms)
+def _answers(view, instant_ms: int, frame: dict) -> None:
+    """Each part's answer made from the frame, as soon as the frame is computed: a refresh's parts find
+    their figures and tiles made, instead of making them when they ask (tens of ms each, one after the
+    other for the interpreter). A part that asks meanwhile makes its own and this one skips it."""
     search, tz, _ = view
     filters, now = Filters.from_query(search), datetime.fromtimestamp(instant_ms / 1000, timezone.utc)
     for name, part in PARTS.items():
         _prefetch.once_per_frame(frame, name, lambda: part(filters, now, frame[name], tz))
-    return frame
 
 
 def _frame(view, instant_ms: int) -> dict:
@@ -154,7 +152,7 @@ def _frame(view, instant_ms: int) -> dict:
     }
 
 
-PREFETCH = Prefetcher(_frame_with_answers)
+PREFETCH = Prefetcher(_frame, _answers)
 
 
 @callback(Output("as-of", "data"), Input("refresh-timer", "n_intervals"), State("url", "search"),

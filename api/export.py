@@ -74,8 +74,9 @@ def view_query() -> str:
 
 
 def file_name(tables: ViewTables, key: str, fmt: str) -> str:
-    """As the menu named its files before: pulse-<view>[-<table>]-<YYYYmmdd-HHMM>.<format>."""
-    stamp = f"{tables.exported_at:%Y%m%d-%H%M}"
+    """pulse-<view>[-<table>]-<YYYYmmdd-HHMMSS>.<format>: to the second, as Chromium left a second file of the same
+    name (the same table exported twice in a minute) unsaved."""
+    stamp = f"{tables.exported_at:%Y%m%d-%H%M%S}"  # to the second: two exports of a table never share a name
     return file_stem("pulse", tables.view, "" if key == WHOLE_VIEW else key, stamp) + "." + fmt
 
 

@@ -186,7 +186,7 @@ def test_the_menus_csv_is_streamed_with_the_raw_revenue_per_hour_and_channel(cli
     query = RANGE + "&channel=email,direct&compare=none"
     response = client.get(EXPORT + "revenue&" + query, buffered=False)
     assert response.status_code == 200 and response.is_streamed and response.mimetype == "text/csv"
-    assert re.fullmatch(r'attachment; filename="pulse-monitoring-revenue-\d{8}-\d{4}\.csv"',
+    assert re.fullmatch(r'attachment; filename="pulse-monitoring-revenue-\d{8}-\d{6}\.csv"',
                         response.headers["Content-Disposition"])
     pieces = [p if isinstance(p, bytes) else p.encode() for p in response.response]
     assert len(pieces) >= 2  # the header on its own, then the rows
@@ -222,7 +222,7 @@ def test_the_menus_workbooks_have_a_cover_and_a_length(client, raw):
 
     whole = client.get("/api/v1/export?view=funnel&table=*&format=xlsx&" + RANGE)
     assert whole.status_code == 200
-    assert re.search(r'filename="pulse-funnel-\d{8}-\d{4}\.xlsx"', whole.headers["Content-Disposition"])
+    assert re.search(r'filename="pulse-funnel-\d{8}-\d{6}\.xlsx"', whole.headers["Content-Disposition"])
     names = list(pd.read_excel(io.BytesIO(whole.data), sheet_name=None))
     assert names == ["About this export", "Steps", "Conversion by entry time", "Time to convert",
                      "Time to convert, histogram"]

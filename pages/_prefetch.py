@@ -89,7 +89,7 @@ class Prefetcher:
     def start(self, view: Hashable, now_ms: int, refresh_s: float | None = None) -> int:
         """The instant a page render at `now_ms` shows: that of the view's newest frame if it is at most SLACK
         seconds old or still being computed (other viewers' loads, a refresh), else `now_ms`, whose frame
-        starts computing now in the background. A page's layout knows the instant its parts will ask for,
+        starts computing in the background once the render's answer has gone out. A page's layout knows the instant its parts will ask for,
         and the browser takes a few hundred milliseconds to draw the layout and send them: a first load or
         a filter change finds its frame computed, or nearly. With a refresh interval, the frame for the
         first tick is scheduled too, as a tick would."""

@@ -116,15 +116,15 @@ def _merged(parts: list[tuple[pd.DataFrame, dict[str, np.ndarray]]]) -> pd.DataF
     counts = pd.concat([c for c, _ in parts], ignore_index=True)
     summed = counts.groupby(["bucket", "channel", "campaign"], as_index=False, sort=True).sum(min_count=1)
     names = {name for _, users in parts for name in users}
-    users = {name: _union_size([u[name] for _, u in parts if name in u]) for name in names}
+    users = {name: union_size([u[name] for _, u in parts if name in u]) for name in names}
     level = summed["campaign"].to_numpy(dtype=object) == TOTAL
     summed["users"] = np.where(level, summed["channel"].map(users).to_numpy(dtype=float, na_value=np.nan), np.nan)
     return summed
 
 
-def _union_size(sorted_sets: list[np.ndarray]) -> int:
-    """How many distinct values the sorted, distinct arrays hold together: the largest (the cached hours')
-    is not sorted again; only the others' values are looked up in it."""
+def union_size(sorted_sets: list[np.ndarray]) -> int:
+    """How many distinct values the sorted, distinct arrays hold together: the largest (a cached stretch's
+    users) is not sorted again; only the others' values are looked up in it (queries/users.py too)."""
     largest = max(sorted_sets, key=len)
     others = [s for s in sorted_sets if s is not largest]
     if not others:

@@ -17,7 +17,7 @@ from data.warehouse import Warehouse
 from queries.filters import Filters
 from queries.pieces import spans
 from queries.scope import dimension_predicate
-from queries.timeseries import STEPS, choose_step, utc_offset
+from queries.timeseries import STEPS, choose_step, union_size, utc_offset
 
 
 def distinct_users(wh: Warehouse, filters: Filters, start: datetime, end: datetime, tz: str = "UTC") -> int:
@@ -30,11 +30,7 @@ def distinct_users(wh: Warehouse, filters: Filters, start: datetime, end: dateti
     key = "|".join(["users", repr(sorted(filters.dimension_values().items())), *(t.isoformat() for t in middle)])
     known = wh.results.through(key, middle[1], lambda: _hashes(wh, filters, [(*middle, False)]))
     ends = _hashes(wh, filters, [(start, pieces[0][1], True), (pieces[-1][0], end, False)])
-    position = np.searchsorted(known, ends)
-    inside = position < len(known)
-    seen = np.zeros(len(ends), dtype=bool)
-    seen[inside] = known[position[inside]] == ends[inside]
-    return len(known) + int((~seen).sum())
+    return union_size([known, ends])
 
 
 def _hashes(wh: Warehouse, filters: Filters, parts: list[tuple[datetime, datetime, bool]]) -> np.ndarray:
